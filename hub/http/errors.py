@@ -1,0 +1,83 @@
+# SPDX-License-Identifier: Apache-2.0
+"""One table: exception type -> HTTP status; and the middleware that applies it.
+
+Every client error becomes a JSON body {"code", "type", "message"} (FROST's
+shape, which stapy and friends json-decode); anything unexpected is logged
+with the request id and answered with a JSON 500 that leaks nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+
+import orjson
+from aiohttp import web
+
+from hub.errors import (
+    BadLinkError,
+    BadRequestError,
+    ConflictError,
+    NotFoundError,
+    NotSupportedError,
+    StaError,
+)
+from hub.query.path import PathError
+from schemas.entities import ValidationError
+
+log = logging.getLogger("twinhub.http")
+
+STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
+    (PathError, 404),
+    (NotFoundError, 404),
+    (ValidationError, 400),
+    (BadLinkError, 400),
+    (BadRequestError, 400),
+    (ConflictError, 409),
+    (NotSupportedError, 501),
+)
+
+REQUEST_ID = "X-Request-Id"
+
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    """A JSON error body with the given status."""
+    body = orjson.dumps({"code": status, "type": "error", "message": message})
+    return web.Response(status=status, body=body, content_type="application/json", headers=headers)
+
+
+def _status_of(error: Exception) -> int | None:
+    for error_type, status in STATUS_BY_ERROR:
+        if isinstance(error, error_type):
+            return status
+    return None
+
+
+def _from_http_exception(error: web.HTTPException) -> web.StreamResponse:
+    if error.status < 400:
+        return error
+    headers = {k: v for k, v in error.headers.items() if k.lower() in ("allow", "location")}
+    message = error.text if error.text and not error.text.startswith(f"{error.status}:") else error.reason
+    return error_response(error.status, message or error.reason, headers)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every exception into a JSON answer; log the unexpected ones."""
+    request_id = request.headers.get(REQUEST_ID) or uuid.uuid4().hex[:16]
+    try:
+        response = await handler(request)
+    except web.HTTPException as error:
+        response = _from_http_exception(error)
+    except (StaError, PathError, ValidationError) as error:
+        status = _status_of(error) or 400
+        response = error_response(status, str(error))
+    except Exception:
+        log.exception("request %s %s %s failed", request_id, request.method, request.path_qs)
+        response = error_response(500, f"internal server error (request id {request_id})")
+    response.headers[REQUEST_ID] = request_id
+    return response

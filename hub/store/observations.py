@@ -1,0 +1,177 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The hot write path: batches of Observations in one statement, with the
+Datastream extents and latest Observation maintained set-based per batch.
+
+HTTP POSTs and (later) MQTT ingest both come through insert_observations, so
+the extents are right whichever way an Observation arrives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from hub.errors import BadLinkError
+
+
+@dataclass(frozen=True)
+class ObservationRow:
+    """One Observation ready for the table; exactly one stream id is set."""
+
+    phenomenon_time_start: datetime
+    phenomenon_time_end: datetime
+    result: Any
+    feature_of_interest_id: int
+    datastream_id: int | None = None
+    multi_datastream_id: int | None = None
+    result_time: datetime | None = None
+    result_quality: Any = None
+    valid_time_start: datetime | None = None
+    valid_time_end: datetime | None = None
+    parameters: dict[str, Any] | None = None
+
+
+_COLUMNS = (
+    ("phenomenon_time_start", "timestamptz"),
+    ("phenomenon_time_end", "timestamptz"),
+    ("result_time", "timestamptz"),
+    ("result", "jsonb"),
+    ("result_quality", "jsonb"),
+    ("valid_time_start", "timestamptz"),
+    ("valid_time_end", "timestamptz"),
+    ("parameters", "jsonb"),
+    ("datastream_id", "bigint"),
+    ("multi_datastream_id", "bigint"),
+    ("feature_of_interest_id", "bigint"),
+)
+
+# (stream table, observation column) for both kinds of stream.
+STREAMS = (("datastreams", "datastream_id"), ("multi_datastreams", "multi_datastream_id"))
+
+
+def _extent_update(table: str, column: str) -> str:
+    """UPDATE widening each touched stream's extents by the batch `o` (GREATEST/LEAST skip NULLs)."""
+    latest = "ORDER BY phenomenon_time_start DESC, id DESC"
+    return f"""
+    UPDATE {table} d SET
+        phenomenon_time_start = LEAST(d.phenomenon_time_start, a.ps),
+        phenomenon_time_end = GREATEST(d.phenomenon_time_end, a.pe),
+        result_time_start = LEAST(d.result_time_start, a.rs),
+        result_time_end = GREATEST(d.result_time_end, a.re),
+        last_observation_id = CASE WHEN d.last_phenomenon_time IS NULL OR a.lt >= d.last_phenomenon_time
+                                   THEN a.last_id ELSE d.last_observation_id END,
+        last_result = CASE WHEN d.last_phenomenon_time IS NULL OR a.lt >= d.last_phenomenon_time
+                           THEN a.last_result ELSE d.last_result END,
+        last_phenomenon_time = GREATEST(d.last_phenomenon_time, a.lt)
+    FROM (
+        SELECT {column} AS stream_id,
+               min(phenomenon_time_start) AS ps, max(phenomenon_time_end) AS pe,
+               min(result_time) AS rs, max(result_time) AS re, max(phenomenon_time_start) AS lt,
+               (array_agg(id {latest}))[1] AS last_id,
+               (array_agg(result {latest}))[1] AS last_result
+        FROM o WHERE {column} IS NOT NULL GROUP BY {column}
+    ) a
+    WHERE d.id = a.stream_id"""
+
+
+def _insert_sql() -> str:
+    names = ", ".join(name for name, _ in _COLUMNS)
+    arrays = ", ".join(f"${i}::{sqltype}[]" for i, (_, sqltype) in enumerate(_COLUMNS, start=1))
+    updates = ",\n".join(f"u{i} AS ({_extent_update(t, c)})" for i, (t, c) in enumerate(STREAMS))
+    # unnest keeps the input order, so ids come back in the order the rows were given.
+    return f"""
+    WITH o AS (
+        INSERT INTO observations ({names})
+        SELECT * FROM unnest({arrays})
+        RETURNING id, phenomenon_time_start, phenomenon_time_end, result_time, result,
+                  datastream_id, multi_datastream_id
+    ),
+    {updates}
+    SELECT id FROM o"""
+
+
+INSERT_SQL = _insert_sql()
+
+
+async def insert_observations(conn: asyncpg.Connection, rows: Sequence[ObservationRow]) -> list[int]:
+    """Insert a batch in one statement; returns the new ids in input order."""
+    columns = [[getattr(row, name) for row in rows] for name, _ in _COLUMNS]
+    try:
+        records = await conn.fetch(INSERT_SQL, *columns)
+    except asyncpg.ForeignKeyViolationError as error:
+        raise BadLinkError(f"an Observation links to a missing entity ({error.detail})") from None
+    return [r["id"] for r in records]
+
+
+_REFRESH_SQL = """
+UPDATE {table} d SET
+    phenomenon_time_start = a.ps, phenomenon_time_end = a.pe,
+    result_time_start = a.rs, result_time_end = a.re,
+    last_observation_id = l.id, last_phenomenon_time = l.phenomenon_time_start, last_result = l.result
+FROM unnest($1::bigint[]) AS s(id)
+CROSS JOIN LATERAL (
+    SELECT min(phenomenon_time_start) AS ps, max(phenomenon_time_end) AS pe,
+           min(result_time) AS rs, max(result_time) AS re
+    FROM observations o WHERE o.{column} = s.id
+) a
+LEFT JOIN LATERAL (
+    SELECT o.id, o.phenomenon_time_start, o.result FROM observations o
+    WHERE o.{column} = s.id ORDER BY o.phenomenon_time_start DESC, o.id DESC LIMIT 1
+) l ON TRUE
+WHERE d.id = s.id"""
+
+
+async def refresh_extents(conn: asyncpg.Connection, table: str, stream_ids: Sequence[int]) -> None:
+    """Recompute extents of whole streams after an update or delete may have shrunk them."""
+    if not stream_ids:
+        return
+    column = dict(STREAMS)[table]
+    await conn.execute(_REFRESH_SQL.format(table=table, column=column), list(set(stream_ids)))
+
+
+# For each stream: the Thing's most recent Location and the feature already made from it.
+_FEATURE_SOURCE_SQL = """
+SELECT d.id AS stream_id, tl.location_id, f.id AS feature_id
+FROM {table} d
+LEFT JOIN LATERAL (
+    SELECT location_id FROM thing_locations WHERE thing_id = d.thing_id ORDER BY location_id DESC LIMIT 1
+) tl ON TRUE
+LEFT JOIN features_of_interest f ON f.location_id = tl.location_id
+WHERE d.id = ANY($1::bigint[])"""
+
+_FEATURE_FROM_LOCATION_SQL = """
+WITH made AS (
+    INSERT INTO features_of_interest (name, description, encoding_type, feature, location_id)
+    SELECT name, description, encoding_type, location, id FROM locations WHERE id = $1
+    ON CONFLICT (location_id) DO NOTHING RETURNING id
+)
+SELECT id FROM made UNION ALL SELECT id FROM features_of_interest WHERE location_id = $1"""
+
+
+async def features_for_streams(
+    conn: asyncpg.Connection, table: str, stream_ids: Sequence[int]
+) -> dict[int, int]:
+    """FeatureOfInterest per stream, generated from its Thing's Location and reused (§8.2.8)."""
+    wanted = sorted(set(stream_ids))
+    records = await conn.fetch(_FEATURE_SOURCE_SQL.format(table=table), wanted)
+    found = {r["stream_id"]: r for r in records}
+    kind = "Datastream" if table == "datastreams" else "MultiDatastream"
+    features: dict[int, int] = {}
+    for stream_id in wanted:
+        record = found.get(stream_id)
+        if record is None:
+            raise BadLinkError(f"Observation.{kind}: {kind} {stream_id} does not exist")
+        if record["location_id"] is None:
+            raise BadLinkError(
+                f"Observation.FeatureOfInterest: not given, and the Thing of {kind} {stream_id} "
+                "has no Location to derive it from"
+            )
+        feature_id = record["feature_id"]
+        if feature_id is None:
+            feature_id = await conn.fetchval(_FEATURE_FROM_LOCATION_SQL, record["location_id"])
+        features[stream_id] = feature_id
+    return features

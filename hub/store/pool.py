@@ -1,0 +1,37 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The asyncpg pool and its codecs: jsonb through orjson."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import orjson
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # orjson keeps JSON types exactly (number, string, bool, null, object, array).
+    for typename in ("jsonb", "json"):
+        await conn.set_type_codec(typename, encoder=_dumps, decoder=orjson.loads, schema="pg_catalog")
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Skip the default reset query on release (see create_pool)."""
+
+
+async def create_pool(dsn: str, min_size: int = 2, max_size: int = 16) -> asyncpg.Pool:
+    """Open the pool every request and the ingest share."""
+    pool: asyncpg.Pool = await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        # The default reset query costs a round trip per release (LIMITS.md);
+        # requests never leave session state behind, so skip it.
+        reset=_keep_session,
+    )
+    return pool
