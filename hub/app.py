@@ -20,7 +20,9 @@ log = logging.getLogger("twinhub")
 def build_app(settings: Settings) -> web.Application:
     """The hub's aiohttp application; settings.database_url must be set."""
     if settings.database_url is None:
-        raise ValueError("build_app needs settings.database_url (the CLI fills it in for the embedded server)")
+        raise ValueError(
+            "build_app needs settings.database_url (the CLI fills it in for the embedded server)"
+        )
     app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
     add_routes(app)
 

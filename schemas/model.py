@@ -111,7 +111,8 @@ class EntityType:
             if back.target_name != self.name:
                 continue
             if nav.join is Join.LINK and back.join is Join.LINK:
-                assert nav.link is not None and back.link is not None
+                assert nav.link is not None
+                assert back.link is not None
                 if back.link.table == nav.link.table:
                     return back
             elif {nav.join, back.join} == {Join.FORWARD, Join.REVERSE} and back.column == nav.column:

@@ -12,6 +12,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 
+import asyncpg
 import orjson
 from aiohttp import web
 
@@ -21,7 +22,6 @@ from hub.errors import (
     ConflictError,
     NotFoundError,
     NotSupportedError,
-    StaError,
 )
 from hub.query.path import PathError
 from schemas.entities import ValidationError
@@ -36,6 +36,10 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (BadRequestError, 400),
     (ConflictError, 409),
     (NotSupportedError, 501),
+    # Values validation let through but PostgreSQL refused (e.g. out-of-range numbers, SQLSTATE 22):
+    # still the client's input, so a 400 naming the database's reason rather than a 500.
+    (asyncpg.DataError, 400),
+    (asyncpg.IntegrityConstraintViolationError, 409),
 )
 
 REQUEST_ID = "X-Request-Id"
@@ -62,6 +66,12 @@ def _from_http_exception(error: web.HTTPException) -> web.StreamResponse:
     return error_response(error.status, message or error.reason, headers)
 
 
+def _message(error: Exception) -> str:
+    if isinstance(error, asyncpg.PostgresError):
+        return f"the database refused the request: {error.args[0] if error.args else error}"
+    return str(error)
+
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -73,11 +83,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = await handler(request)
     except web.HTTPException as error:
         response = _from_http_exception(error)
-    except (StaError, PathError, ValidationError) as error:
-        status = _status_of(error) or 400
-        response = error_response(status, str(error))
-    except Exception:
-        log.exception("request %s %s %s failed", request_id, request.method, request.path_qs)
-        response = error_response(500, f"internal server error (request id {request_id})")
+    except Exception as error:
+        status = _status_of(error)
+        if status is not None:
+            response = error_response(status, _message(error))
+        else:
+            log.exception("request %s %s %s failed", request_id, request.method, request.path_qs)
+            response = error_response(500, f"internal server error (request id {request_id})")
     response.headers[REQUEST_ID] = request_id
     return response

@@ -35,7 +35,9 @@ def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None
 def _path(request: web.Request) -> ResourcePath:
     tail = request.match_info["tail"]
     if tail.strip("/") in PENDING_PATHS:
-        raise NotSupportedError(f"{PENDING_PATHS[tail.strip('/')]} ({tail}) are not supported by this server yet")
+        raise NotSupportedError(
+            f"{PENDING_PATHS[tail.strip('/')]} ({tail}) are not supported by this server yet"
+        )
     return parse_path(tail)
 
 
@@ -90,7 +92,9 @@ async def read_body(request: web.Request, allowed: tuple[str, ...] = (JSON,)) ->
     content_type = request.content_type
     # A bare POST from curl says form-urlencoded; aiohttp reports octet-stream when none is given.
     if request.headers.get("Content-Type") and content_type not in allowed:
-        raise web.HTTPUnsupportedMediaType(text=f"send the body as {' or '.join(allowed)}, not {content_type}")
+        raise web.HTTPUnsupportedMediaType(
+            text=f"send the body as {' or '.join(allowed)}, not {content_type}"
+        )
     raw = await request.read()
     if not raw.strip():
         raise BadRequestError("the request body is empty; a JSON document was expected")
@@ -113,7 +117,9 @@ async def handle_post(request: web.Request) -> web.StreamResponse:
     if path.ref:
         return await _change_link(state, path, body)
     if not path.is_collection or path.property is not None:
-        raise web.HTTPMethodNotAllowed("POST", ["GET", "PATCH", "PUT", "DELETE"], text=f"cannot POST to {path}")
+        raise web.HTTPMethodNotAllowed(
+            "POST", ["GET", "PATCH", "PUT", "DELETE"], text=f"cannot POST to {path}"
+        )
     entity_type = path.target.entity_type
     async with state.pool.acquire() as conn, conn.transaction():
         parent = await _parent_link(conn, path)
@@ -183,7 +189,9 @@ async def _remove_link(state: AppState, request: web.Request, path: ResourcePath
 def _entity_address(path: ResourcePath, method: str) -> tuple[Any, int]:
     """The (entity type, id) an update or delete is for; only Set(id) or .../Nav(id) qualify."""
     if path.property is not None or path.target.key is None:
-        raise web.HTTPMethodNotAllowed(method, ["GET", "POST"], text=f"{method} needs an entity address such as Things(1)")
+        raise web.HTTPMethodNotAllowed(
+            method, ["GET", "POST"], text=f"{method} needs an entity address such as Things(1)"
+        )
     return path.target.entity_type, path.target.key
 
 
@@ -201,7 +209,9 @@ async def handle_patch(request: web.Request) -> web.StreamResponse:
             current = (await read_page(conn, _own_path(entity_type, entity_id), Query())).rows[0]
             document = {p.name: property_value(current, p) for p in entity_type.properties if not p.read_only}
             patched = apply_patch(document, body)
-            await writer.update(entity_type, entity_id, {k: v for k, v in patched.items() if v is not None}, True)
+            await writer.update(
+                entity_type, entity_id, {k: v for k, v in patched.items() if v is not None}, True
+            )
         else:
             await writer.update(entity_type, entity_id, body)
         await writer.record_moves()
@@ -269,4 +279,3 @@ async def handle_root(request: web.Request) -> web.StreamResponse:
     base = service_root(request, state.settings)
     sets = [{"name": name, "url": f"{base}/{name}"} for name in ENTITY_SETS]
     return _json({"value": sets, "serverSettings": {"conformance": list(CONFORMANCE)}})
-

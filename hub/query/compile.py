@@ -55,7 +55,8 @@ def _ids(segments: Sequence[Segment], binds: Binds) -> tuple[str, bool]:
     parent, single = _ids(segments[:-1], binds)
     sql = _hop(segments[-2].entity_type, last, "= " + parent if single else f"IN ({parent})")
     if last.key is not None:
-        sql = f"SELECT k.id FROM {last.entity_type.table} k WHERE k.id = {binds.add(last.key)} AND k.id IN ({sql})"
+        key = binds.add(last.key)
+        sql = f"SELECT k.id FROM {last.entity_type.table} k WHERE k.id = {key} AND k.id IN ({sql})"
     return sql, False
 
 

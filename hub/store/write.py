@@ -91,7 +91,7 @@ def reference_id(entity_type: EntityType, body: object, where: str) -> int:
         if match and ENTITY_SETS.get(match.group(1)) is entity_type:
             return int(match.group(2))
         raise BadRequestError(f"{where}: @iot.selfLink does not address a {entity_type.name}")
-    raise BadRequestError(f"{where}: expected a reference {{\"@iot.id\": <id>}} to a {entity_type.name}")
+    raise BadRequestError(f'{where}: expected a reference {{"@iot.id": <id>}} to a {entity_type.name}')
 
 
 def _column_values(entity_type: EntityType, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -174,7 +174,9 @@ class Writer:
             if parent is not None and back is nav:
                 foreign[nav.column] = parent.parent_id
             elif navs.get(nav.name) is not None:
-                foreign[nav.column] = await self._create_or_skip_check(entity_type, nav, navs[nav.name], where)
+                foreign[nav.column] = await self._create_or_skip_check(
+                    entity_type, nav, navs[nav.name], where
+                )
             elif nav.required:
                 raise BadLinkError(f"{where}.{nav.name}: is required")
         return foreign
@@ -207,7 +209,9 @@ class Writer:
             if nav.join is Join.LINK:
                 await self._link_rows(nav, entity_id, child_ids)
 
-    async def _insert(self, entity_type: EntityType, columns: Mapping[str, Any], foreign: Mapping[str, int]) -> int:
+    async def _insert(
+        self, entity_type: EntityType, columns: Mapping[str, Any], foreign: Mapping[str, int]
+    ) -> int:
         names = [*columns, *foreign]
         values = [*columns.values(), *foreign.values()]
         placeholders = ", ".join(f"${i}" for i in range(1, len(values) + 1))
@@ -237,6 +241,7 @@ class Writer:
         """Insert link-table rows source -> targets (idempotent)."""
         link = nav.link
         assert link is not None
+        rows: list[tuple[int, ...]]
         if link.rank_column is not None:
             rows = [(source_id, target, rank) for rank, target in enumerate(target_ids)]
             cols = f"{link.source_column}, {link.target_column}, {link.rank_column}"
@@ -312,7 +317,9 @@ class Writer:
 
     # ---- update -----------------------------------------------------------------------------
 
-    async def update(self, entity_type: EntityType, entity_id: int, body: object, replace: bool = False) -> None:
+    async def update(
+        self, entity_type: EntityType, entity_id: int, body: object, replace: bool = False
+    ) -> None:
         """PATCH (merge) or PUT (replace) an entity's properties and to-one links."""
         where = entity_type.name
         props, navs = split_body(entity_type, body, where)
@@ -333,7 +340,9 @@ class Writer:
             await self._refresh_observation_streams(entity_id)
         self.changes.append(Change(entity_type, entity_id, "update"))
 
-    async def _update_columns(self, entity_type: EntityType, entity_id: int, columns: Mapping[str, Any]) -> None:
+    async def _update_columns(
+        self, entity_type: EntityType, entity_id: int, columns: Mapping[str, Any]
+    ) -> None:
         if not columns:
             if not await self.exists(entity_type, entity_id):
                 raise NotFoundError(f"{entity_type.set_name}({entity_id}) does not exist")
@@ -347,7 +356,9 @@ class Writer:
         if found is None:
             raise NotFoundError(f"{entity_type.set_name}({entity_id}) does not exist")
 
-    async def _replace_links(self, entity_type: EntityType, entity_id: int, nav: NavigationProperty, items: object) -> None:
+    async def _replace_links(
+        self, entity_type: EntityType, entity_id: int, nav: NavigationProperty, items: object
+    ) -> None:
         """PATCH with a to-many navigation: link the given existing entities (§10.3)."""
         where = f"{entity_type.name}.{nav.name}"
         if not isinstance(items, list):
@@ -364,7 +375,9 @@ class Writer:
         assert nav.link is not None
         # A Thing's new Locations replace its current ones (STA-NOTES 14).
         if nav.link.table == "thing_locations":
-            await self.conn.execute(f"DELETE FROM {nav.link.table} WHERE {nav.link.source_column} = $1", entity_id)
+            await self.conn.execute(
+                f"DELETE FROM {nav.link.table} WHERE {nav.link.source_column} = $1", entity_id
+            )
         await self._link_rows(nav, entity_id, ids)
 
     async def _refresh_observation_streams(self, observation_id: int) -> None:
@@ -392,7 +405,9 @@ class Writer:
 
     # ---- $ref -------------------------------------------------------------------------------
 
-    async def add_link(self, source: EntityType, source_id: int, nav: NavigationProperty, body: object) -> None:
+    async def add_link(
+        self, source: EntityType, source_id: int, nav: NavigationProperty, body: object
+    ) -> None:
         """POST/PUT .../$ref: link an existing entity (§10.3 "link to existing entities")."""
         where = f"{source.name}.{nav.name}"
         target_id = await self.reference(nav.target, body, where)
@@ -405,11 +420,15 @@ class Writer:
         else:
             assert nav.link is not None
             if nav.link.rank_column is not None:
-                raise ConflictError(f"{where}: the ObservedProperties of a MultiDatastream are fixed at creation")
+                raise ConflictError(
+                    f"{where}: the ObservedProperties of a MultiDatastream are fixed at creation"
+                )
             await self._link_rows(nav, source_id, [target_id])
         self.changes.append(Change(source, source_id, "update"))
 
-    async def remove_link(self, source: EntityType, source_id: int, nav: NavigationProperty, target_id: int) -> None:
+    async def remove_link(
+        self, source: EntityType, source_id: int, nav: NavigationProperty, target_id: int
+    ) -> None:
         """DELETE .../$ref: unlink; required links cannot be removed, only replaced (409)."""
         where = f"{source.name}.{nav.name}"
         if nav.link is None or nav.link.rank_column is not None:
@@ -459,7 +478,8 @@ async def _before_delete_location(writer: Writer, entity_id: int, values: Mappin
     """HistoricalLocations left without any Location go with it (§10.4)."""
     await writer.conn.execute(
         """DELETE FROM historical_locations h
-           WHERE h.id IN (SELECT historical_location_id FROM location_historical_locations WHERE location_id = $1)
+           WHERE h.id IN (SELECT historical_location_id FROM location_historical_locations
+                          WHERE location_id = $1)
            AND NOT EXISTS (SELECT 1 FROM location_historical_locations x
                            WHERE x.historical_location_id = h.id AND x.location_id <> $1)""",
         entity_id,
@@ -470,7 +490,8 @@ async def _before_delete_observed_property(writer: Writer, entity_id: int, value
     """A MultiDatastream cannot lose one of its ObservedProperties: it is deleted too (§10.4)."""
     await writer.conn.execute(
         """DELETE FROM multi_datastreams WHERE id IN (
-             SELECT multi_datastream_id FROM multi_datastream_observed_properties WHERE observed_property_id = $1)""",
+             SELECT multi_datastream_id FROM multi_datastream_observed_properties
+             WHERE observed_property_id = $1)""",
         entity_id,
     )
 
@@ -480,4 +501,3 @@ _BEFORE_DELETE = {
     LOCATION.name: _before_delete_location,
     OBSERVED_PROPERTY.name: _before_delete_observed_property,
 }
-

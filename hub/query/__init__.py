@@ -1,0 +1,2 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Parsing of STA resource paths and query options."""

@@ -1,0 +1,190 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The one fixture module: PostgreSQL server, migrated test database, settings (and later HTTP, broker)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+import pytest_asyncio
+
+from hub.config import Settings
+from hub.store.embedded import EmbeddedPostgres, EmbeddedPostgresError
+from hub.store.migrate import MIGRATIONS_TABLE, apply_migrations
+
+# --- PostgreSQL server ------------------------------------------------------
+#
+# Chosen once per session: TWINHUB_TEST_DSN (dev and CI machines), else the
+# embedded server from the wheel, else testcontainers where Docker answers.
+
+TEST_DSN_VAR = "TWINHUB_TEST_DSN"
+
+
+@pytest.fixture(scope="session")
+def pg_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """DSN of a PostgreSQL server's maintenance database, superuser rights expected."""
+    if os.environ.get(TEST_DSN_VAR):
+        yield os.environ[TEST_DSN_VAR]
+        return
+    with _start_server(tmp_path_factory.mktemp("postgres") / "data") as dsn:
+        yield dsn
+
+
+@contextlib.contextmanager
+def _start_server(data_dir: Path) -> Iterator[str]:
+    """Start the embedded server, falling back to a container; fail with every reason otherwise."""
+    reasons = [f"{TEST_DSN_VAR} is not set"]
+    try:
+        embedded = EmbeddedPostgres(data_dir, database="postgres")
+        dsn = embedded.start()
+    except EmbeddedPostgresError as exc:
+        reasons.append(str(exc))
+    else:
+        try:
+            yield dsn
+        finally:
+            embedded.stop()
+        return
+    container = _postgres_container(reasons)
+    if container is None:
+        pytest.fail("no PostgreSQL for the tests: " + "; ".join(reasons), pytrace=False)
+    with container:
+        yield container.get_connection_url(driver=None)
+
+
+def _postgres_container(reasons: list[str]) -> Any:
+    """A testcontainers PostgreSQL (PostGIS image), or None with the reason appended."""
+    try:
+        import docker
+        from testcontainers.postgres import PostgresContainer
+    except ImportError:
+        reasons.append("testcontainers is not installed (pip install -e '.[containers]')")
+        return None
+    try:
+        docker.from_env().ping()
+    except Exception as exc:  # docker raises several unrelated types when no engine answers
+        reasons.append(f"no Docker engine answers ({exc})")
+        return None
+    return PostgresContainer("postgis/postgis:15-3.4")
+
+
+# --- databases --------------------------------------------------------------
+
+
+def with_database(dsn: str, database: str) -> str:
+    """Return `dsn` pointing at another database on the same server."""
+    parts = urlsplit(dsn)
+    return urlunsplit(parts._replace(path="/" + database))
+
+
+async def create_database(maintenance_dsn: str, prefix: str = "twinhub_test") -> str:
+    """Create an empty database with a random name and return its DSN."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(maintenance_dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')  # name is ours: [a-z0-9_] only
+    finally:
+        await conn.close()
+    return with_database(maintenance_dsn, name)
+
+
+async def drop_database(maintenance_dsn: str, dsn: str) -> None:
+    """Drop the database of `dsn`, disconnecting whoever still uses it."""
+    name = urlsplit(dsn).path.lstrip("/")
+    conn = await asyncpg.connect(maintenance_dsn)
+    try:
+        await conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = $1 AND pid <> pg_backend_pid()",
+            name,
+        )
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    finally:
+        await conn.close()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def db_dsn(pg_dsn: str) -> AsyncIterator[str]:
+    """DSN of a fresh database with every migration applied, shared by the session."""
+    dsn = await create_database(pg_dsn)
+    try:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await apply_migrations(conn)
+        finally:
+            await conn.close()
+        yield dsn
+    finally:
+        await drop_database(pg_dsn, dsn)
+
+
+@pytest_asyncio.fixture
+async def new_database(pg_dsn: str) -> AsyncIterator[Callable[[], Awaitable[str]]]:
+    """Factory of empty (unmigrated) databases, each dropped after the test."""
+    created: list[str] = []
+
+    async def make() -> str:
+        created.append(await create_database(pg_dsn))
+        return created[-1]
+
+    yield make
+    for dsn in created:
+        await drop_database(pg_dsn, dsn)
+
+
+# Tables of the public schema, minus the migration record and tables owned by
+# extensions (PostGIS keeps spatial_ref_sys in public; emptying it breaks ST_ functions).
+_USER_TABLES = f"""
+SELECT format('%I.%I', n.nspname, c.relname)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND c.relname <> '{MIGRATIONS_TABLE}'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')
+"""
+
+
+async def empty_tables(dsn: str) -> None:
+    """Empty every user table of the public schema and restart its identities."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        tables = [row[0] for row in await conn.fetch(_USER_TABLES)]
+        if tables:
+            await conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
+
+
+@pytest_asyncio.fixture
+async def clean_db(db_dsn: str) -> str:
+    """The session database with every table emptied and identities reset before the test."""
+    await empty_tables(db_dsn)
+    return db_dsn
+
+
+# --- settings ---------------------------------------------------------------
+
+
+@pytest.fixture
+def settings(db_dsn: str, tmp_path: Path) -> Settings:
+    """Settings for an in-process hub on the session database (already migrated)."""
+    return Settings(database_url=db_dsn, data_dir=tmp_path / "data", migrate_on_start=False)
+
+
+# --- HTTP -------------------------------------------------------------------
+
+
+@pytest_asyncio.fixture
+async def client(clean_db: str, settings: Settings) -> AsyncIterator[Any]:
+    """An aiohttp test client of a hub on the emptied session database."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from hub.app import build_app
+
+    async with TestClient(TestServer(build_app(settings))) as test_client:
+        yield test_client
