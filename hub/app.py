@@ -12,7 +12,8 @@ from hub.config import Settings
 from hub.http.context import STATE, AppState
 from hub.http.errors import error_middleware
 from hub.http.routes import add_routes
-from hub.store.pool import create_pool
+from hub.store.group_commit import GroupCommit
+from hub.store.pool import create_pool, detect_dialect
 
 log = logging.getLogger("twinhub")
 
@@ -29,10 +30,13 @@ def build_app(settings: Settings) -> web.Application:
     async def database(app: web.Application) -> AsyncIterator[None]:
         assert settings.database_url is not None
         pool = await create_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
-        app[STATE] = AppState(settings, pool)
+        group_commit = GroupCommit(pool)
+        group_commit.start()
+        app[STATE] = AppState(settings, pool, await detect_dialect(pool), group_commit)
         try:
             yield
         finally:
+            await group_commit.close()
             await pool.close()
 
     app.cleanup_ctx.append(database)

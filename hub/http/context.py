@@ -3,20 +3,36 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import asyncpg
 from aiohttp import web
 
 from hub.config import Settings
+from hub.query.filter import Dialect
+from hub.store.group_commit import GroupCommit
+from hub.store.write import Change
+
+ChangeListener = Callable[[Sequence[Change]], None]
 
 
 @dataclass(frozen=True)
 class AppState:
-    """Settings and the database pool, stored once on the application."""
+    """Settings, the database pool and who hears about committed changes, stored once on the app."""
 
     settings: Settings
     pool: asyncpg.Pool
+    dialect: Dialect = field(default_factory=lambda: Dialect(postgis=False))
+    group_commit: GroupCommit | None = None  # shared transactions for concurrent Observation POSTs
+    # Called after each commit with its changes (the MQTT notifier subscribes here); never before.
+    change_listeners: list[ChangeListener] = field(default_factory=list)
+
+    def committed(self, changes: Sequence[Change]) -> None:
+        """Tell every listener about the changes of a transaction that has committed."""
+        if changes:
+            for listener in self.change_listeners:
+                listener(changes)
 
     @staticmethod
     def of(request: web.Request) -> AppState:

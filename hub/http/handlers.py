@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,17 +11,19 @@ import asyncpg
 import orjson
 from aiohttp import web
 
-from hub.errors import BadRequestError, NotFoundError, NotSupportedError
+from hub.errors import BadLinkError, BadRequestError, NotFoundError, NotSupportedError
 from hub.http.context import AppState, service_root
-from hub.http.render import property_value, render_entity, self_link
+from hub.http.render import format_instant, property_value, render_entity, render_node, self_link
 from hub.jsonpatch import apply_patch
 from hub.query.ast import Query
 from hub.query.links import format_query, next_page
 from hub.query.parse import parse_query
 from hub.query.path import ResourcePath, Segment, parse_path
+from hub.query.plan import plan_expands, plan_selection
+from hub.store.observations import observation_columns
 from hub.store.read import Page, path_exists, read_page
-from hub.store.write import ParentLink, Writer, reference_id
-from schemas.model import ENTITY_SETS
+from hub.store.write import Change, ParentLink, Writer, reference_id
+from schemas.model import ENTITY_SETS, OBSERVATION
 
 JSON = "application/json"
 JSON_PATCH = "application/json-patch+json"
@@ -50,9 +53,13 @@ async def handle_get(request: web.Request) -> web.StreamResponse:
     path = _path(request)
     query = parse_query(request.query, state.settings.default_top, state.settings.max_top)
     base = service_root(request, state.settings)
-    async with state.pool.acquire() as conn:
-        page = await read_page(conn, path, query)
     entity_type = path.target.entity_type
+    selection = plan_selection(entity_type, query.select)
+    expands = plan_expands(entity_type, query.expand, state.settings.default_top)
+    if path.property is not None or path.ref:
+        selection, expands = plan_selection(entity_type, None), ()
+    async with state.pool.acquire() as conn:
+        page = await read_page(conn, path, query, state.dialect, selection, expands)
     if path.property is not None:
         value = property_value(page.rows[0], path.property)
         if path.value:
@@ -63,23 +70,32 @@ async def handle_get(request: web.Request) -> web.StreamResponse:
         links = [{"@iot.selfLink": self_link(base, entity_type, row["id"])} for row in page.rows]
         if not path.is_collection:
             return _json(links[0])
-        return _json(_collection(request, base, path, query, page, links))
-    entities = [render_entity(entity_type, row, base) for row in page.rows]
+        return _json(_collection(base, path, query, page, links))
+    entities = [render_node(entity_type, node, base, selection) for node in page.nodes]
     if not path.is_collection:
         return _json(entities[0])
-    return _json(_collection(request, base, path, query, page, entities))
+    return _json(_collection(base, path, query, page, entities))
 
 
-def _collection(
-    request: web.Request, base: str, path: ResourcePath, query: Query, page: Page, items: list[Any]
-) -> dict[str, Any]:
+def _continuation(query: Query, page: Page) -> Query:
+    """The next page's Query: $skip for every client, plus a keyset $skiptoken when the order has one."""
+    following = next_page(query)
+    if page.keyset is None or not page.nodes:
+        return following
+    last = page.nodes[-1].row
+    value = last[page.keyset.column]
+    position = "" if page.keyset.column == "id" else format_instant(value)
+    return dataclasses.replace(following, skiptoken=f"{position}~{last['id']}")
+
+
+def _collection(base: str, path: ResourcePath, query: Query, page: Page, items: list[Any]) -> dict[str, Any]:
     """{"@iot.count", "@iot.nextLink", "value"} in FROST's key order."""
     body: dict[str, Any] = {}
     if page.count is not None:
         body["@iot.count"] = page.count
     if page.has_more:
         # Absolute and complete in itself: some clients append only its query string (STA-NOTES 1).
-        body["@iot.nextLink"] = f"{base}/{path}?{format_query(next_page(query))}"
+        body["@iot.nextLink"] = f"{base}/{path}?{format_query(_continuation(query, page))}"
     body["value"] = items
     return body
 
@@ -121,24 +137,66 @@ async def handle_post(request: web.Request) -> web.StreamResponse:
             "POST", ["GET", "PATCH", "PUT", "DELETE"], text=f"cannot POST to {path}"
         )
     entity_type = path.target.entity_type
+    if entity_type is OBSERVATION and state.group_commit is not None and _flat_observation(body):
+        return await _post_observation(state, path, body, base)
     async with state.pool.acquire() as conn, conn.transaction():
         parent = await _parent_link(conn, path)
         writer = Writer(conn, _now())
         entity_id = await writer.create(entity_type, body, parent)
         await writer.record_moves()
         page = await read_page(conn, parse_path(f"{entity_type.set_name}({entity_id})"), Query())
+    state.committed(writer.changes)
     entity = render_entity(entity_type, page.rows[0], base)
     return _json(entity, status=201, headers={"Location": entity["@iot.selfLink"]})
 
 
-async def _parent_link(conn: asyncpg.Connection, path: ResourcePath) -> ParentLink | None:
-    """For Things(1)/Datastreams: the Thing the new Datastream belongs to (404 when missing)."""
+def _flat_observation(body: object) -> bool:
+    """An Observation whose links are all references: nothing but the row itself gets written."""
+    if not isinstance(body, dict):
+        return False
+    return all(
+        not isinstance(body.get(nav), dict) or "@iot.id" in body[nav]
+        for nav in OBSERVATION.navigation_by_name
+    )
+
+
+async def _post_observation(
+    state: AppState, path: ResourcePath, body: object, base: str
+) -> web.StreamResponse:
+    """The hot path: validate, resolve links, then share a transaction with concurrent POSTs."""
+    assert state.group_commit is not None
+    now = _now()
+    async with state.pool.acquire() as conn:
+        parent = await _parent_link(conn, path, check=False)
+        try:
+            row = await Writer(conn, now).observation_row(body, parent)
+        except BadLinkError:
+            if parent is not None and not await Writer(conn, now).exists(
+                path.segments[0].entity_type, parent.parent_id
+            ):
+                raise NotFoundError(f"{path.segments[0]} does not exist") from None
+            raise
+    entity_id = await state.group_commit.insert(row)
+    state.committed([Change(OBSERVATION, entity_id, "create")])
+    columns = {name: getattr(row, name) for name in observation_columns()}
+    entity = render_entity(OBSERVATION, {"id": entity_id, **columns}, base)
+    return _json(entity, status=201, headers={"Location": entity["@iot.selfLink"]})
+
+
+async def _parent_link(conn: asyncpg.Connection, path: ResourcePath, check: bool = True) -> ParentLink | None:
+    """For Things(1)/Datastreams: the Thing the new Datastream belongs to (404 when missing).
+
+    With check=False a keyed parent (Datastreams(1)/Observations) is taken on trust: the
+    Observation's own stream lookup reports a missing one."""
     if len(path.segments) == 1:
         return None
     owner = path.segments[-2]
     nav = path.target.via
     assert nav is not None
-    parent_id = await _single_id(conn, path.segments[:-1])
+    if not check and len(path.segments) == 2 and owner.key is not None:
+        parent_id = owner.key
+    else:
+        parent_id = await _single_id(conn, path.segments[:-1])
     if owner.entity_type.inverse(nav) is None:
         raise BadRequestError(f"cannot create a {nav.target_name} through {path}")
     return ParentLink(owner.entity_type, nav, parent_id)
@@ -164,6 +222,7 @@ async def _change_link(state: AppState, path: ResourcePath, body: object) -> web
         writer = Writer(conn, _now())
         await writer.add_link(path.segments[-2].entity_type, source_id, nav, body)
         await writer.record_moves()
+    state.committed(writer.changes)
     return web.Response(status=204)
 
 
@@ -179,7 +238,9 @@ async def _remove_link(state: AppState, request: web.Request, path: ResourcePath
         raise BadRequestError("DELETE of a $ref needs the linked entity's id: Things(1)/Locations(2)/$ref")
     async with state.pool.acquire() as conn, conn.transaction():
         source_id = await _single_id(conn, path.segments[:-1])
-        await Writer(conn, _now()).remove_link(path.segments[-2].entity_type, source_id, nav, target_id or 0)
+        writer = Writer(conn, _now())
+        await writer.remove_link(path.segments[-2].entity_type, source_id, nav, target_id or 0)
+    state.committed(writer.changes)
     return web.Response(status=200)
 
 
@@ -216,6 +277,7 @@ async def handle_patch(request: web.Request) -> web.StreamResponse:
             await writer.update(entity_type, entity_id, body)
         await writer.record_moves()
         page = await read_page(conn, _own_path(entity_type, entity_id), Query())
+    state.committed(writer.changes)
     return _json(render_entity(entity_type, page.rows[0], base))
 
 
@@ -234,6 +296,7 @@ async def handle_put(request: web.Request) -> web.StreamResponse:
         await writer.update(entity_type, entity_id, body, replace=True)
         await writer.record_moves()
         page = await read_page(conn, _own_path(entity_type, entity_id), Query())
+    state.committed(writer.changes)
     return _json(render_entity(entity_type, page.rows[0], base))
 
 
@@ -246,7 +309,9 @@ async def handle_delete(request: web.Request) -> web.StreamResponse:
     entity_type, entity_id = _entity_address(path, "DELETE")
     async with state.pool.acquire() as conn, conn.transaction():
         await _check_address(conn, path)
-        await Writer(conn, _now()).delete(entity_type, entity_id)
+        writer = Writer(conn, _now())
+        await writer.delete(entity_type, entity_id)
+    state.committed(writer.changes)
     return web.Response(status=200)
 
 

@@ -11,8 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from hub.query.ast import Query
+from hub.query.ast import Path, Query
+from hub.query.filter import Dialect, compile_filter, compile_order
+from hub.query.parse import QueryError
 from hub.query.path import ResourcePath, Segment
+from hub.query.plan import Selection
+from schemas.entities import ValidationError, parse_instant
 from schemas.model import EntityType, Join
 
 
@@ -36,12 +40,16 @@ class Sql:
     args: tuple[object, ...]
 
 
-def select_list(entity_type: EntityType, alias: str = "e") -> str:
-    """The columns needed to render `entity_type`: id, properties, to-one link ids."""
+def select_list(
+    entity_type: EntityType, selection: Selection | None = None, alias: str = "e", extra: Sequence[str] = ()
+) -> str:
+    """The columns needed to render `entity_type`: id, (selected) properties, to-one link ids, extras."""
     columns = ["id"]
     for prop in entity_type.properties:
-        columns.extend(prop.columns)
+        if selection is None or selection.wants_property(prop):
+            columns.extend(prop.columns)
     columns.extend(n.column for n in entity_type.navigation if n.join is Join.FORWARD)
+    columns.extend(c for c in extra if c not in columns)
     return ", ".join(f"{alias}.{c}" for c in columns)
 
 
@@ -87,20 +95,120 @@ def target_condition(segments: Sequence[Segment], binds: Binds, alias: str = "e"
     return f"{alias}.id " + ("= " + ids if single else f"IN ({ids})")
 
 
-def compile_read(path: ResourcePath, query: Query) -> tuple[Sql, Sql | None]:
+@dataclass(frozen=True)
+class Keyset:
+    """A page continuation by the last row's sort key (cost independent of the page number)."""
+
+    column: str  # e.g. phenomenon_time_start, or id
+    descending: bool
+
+
+# Orderings that can continue by keyset: one plain NOT NULL column (plus the id tiebreak).
+_KEYSET_PATHS: dict[tuple[str, ...], str] = {
+    ("phenomenonTime",): "phenomenon_time_start",
+    ("id",): "id",
+    ("@iot.id",): "id",
+}
+
+
+def keyset_of(entity_type: EntityType, query: Query) -> Keyset | None:
+    """The keyset of a query's ordering, when it has one."""
+    if not query.orderby:
+        return Keyset("id", False)
+    if len(query.orderby) != 1 or not isinstance(query.orderby[0].expr, Path):
+        return None
+    order = query.orderby[0]
+    assert isinstance(order.expr, Path)
+    column = _KEYSET_PATHS.get(order.expr.segments)
+    if column is None or order.expr.variable is not None:
+        return None
+    if column != "id" and entity_type.property_by_name.get("phenomenonTime") is None:
+        return None
+    if column != "id" and entity_type.property_by_name["phenomenonTime"].read_only:
+        return None  # Datastream extents may be NULL
+    return Keyset(column, order.descending)
+
+
+def order_clause(
+    entity_type: EntityType, query: Query, binds: Binds, dialect: Dialect, alias: str = "e"
+) -> str:
+    """ORDER BY keys plus the id tiebreak, which follows the last key's direction so that
+    `phenomenonTime desc` walks the (stream, time, id) index backwards."""
+    keyset = keyset_of(entity_type, query)
+    if keyset is not None:
+        direction = " DESC" if keyset.descending else ""
+        if keyset.column == "id":
+            return f"{alias}.id{direction}"
+        return f"{alias}.{keyset.column}{direction}, {alias}.id{direction}"
+    keys = [compile_order(order, entity_type, alias, binds, dialect) for order in query.orderby]
+    last_descending = query.orderby[-1].descending
+    return ", ".join([*keys, f"{alias}.id" + (" DESC" if last_descending else "")])
+
+
+def keyset_condition(keyset: Keyset, token: str, binds: Binds, alias: str = "e") -> str:
+    """Rows after the $skiptoken position, as a row comparison the index can use."""
+    value, _, last_id = token.rpartition("~")
+    if not last_id.isdigit():
+        raise QueryError(f"$skiptoken: {token!r} is not a continuation token of this server")
+    op = "<" if keyset.descending else ">"
+    if keyset.column == "id":
+        return f"{alias}.id {op} {binds.add(int(last_id))}"
+    try:
+        moment = parse_instant(value, "$skiptoken")
+    except ValidationError:
+        raise QueryError(f"$skiptoken: {token!r} is not a continuation token of this server") from None
+    return f"({alias}.{keyset.column}, {alias}.id) {op} ({binds.add(moment)}, {binds.add(int(last_id))})"
+
+
+def filter_condition(
+    entity_type: EntityType, query: Query, binds: Binds, dialect: Dialect, alias: str = "e"
+) -> str:
+    """The compiled $filter, or TRUE."""
+    if query.filter is None:
+        return "TRUE"
+    return compile_filter(query.filter, entity_type, alias, binds, dialect)
+
+
+@dataclass(frozen=True)
+class ReadSql:
     """The page query (one row more than $top, to know if a next page exists) and the count query."""
+
+    page: Sql
+    count: Sql | None
+    keyset: Keyset | None
+
+
+def compile_read(
+    path: ResourcePath,
+    query: Query,
+    dialect: Dialect,
+    selection: Selection | None = None,
+    extra: Sequence[str] = (),
+) -> ReadSql:
+    """SQL for the entities a path addresses, filtered, ordered and paged."""
     entity_type = path.target.entity_type
     binds = Binds()
     where = target_condition(path.segments, binds)
+    if path.is_collection:
+        where += " AND " + filter_condition(entity_type, query, binds, dialect)
     count = None
     if query.count and path.is_collection:
         count = Sql(f"SELECT count(*) FROM {entity_type.table} e WHERE {where}", tuple(binds.values))
-    text = f"SELECT {select_list(entity_type)} FROM {entity_type.table} e WHERE {where} ORDER BY e.id"
-    if path.is_collection:
-        text += f" LIMIT {binds.add(query.top + 1)} OFFSET {binds.add(query.skip)}"
-    else:
-        text += " LIMIT 2"
-    return Sql(text, tuple(binds.values)), count
+    columns = select_list(entity_type, selection, extra=extra)
+    if not path.is_collection:
+        text = f"SELECT {columns} FROM {entity_type.table} e WHERE {where} LIMIT 2"
+        return ReadSql(Sql(text, tuple(binds.values)), None, None)
+    keyset = keyset_of(entity_type, query)
+    skip = query.skip
+    if query.skiptoken is not None and keyset is not None:
+        where += " AND " + keyset_condition(keyset, query.skiptoken, binds)
+        skip = 0  # the token already says where the page starts
+    order = order_clause(entity_type, query, binds, dialect)
+    text = (
+        f"SELECT {columns} FROM {entity_type.table} e WHERE {where} ORDER BY {order} "
+        f"LIMIT {binds.add(query.top + 1)} OFFSET {binds.add(skip)}"
+    )
+    return ReadSql(Sql(text, tuple(binds.values)), count, keyset)
 
 
 def compile_exists(segments: Sequence[Segment]) -> Sql:

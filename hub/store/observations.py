@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+import orjson
 
 from hub.errors import BadLinkError
 
@@ -49,6 +50,12 @@ _COLUMNS = (
     ("feature_of_interest_id", "bigint"),
 )
 
+
+def observation_columns() -> tuple[str, ...]:
+    """The table columns an ObservationRow fills (all of them but id and result_number)."""
+    return tuple(name for name, _ in _COLUMNS)
+
+
 # (stream table, observation column) for both kinds of stream.
 STREAMS = (("datastreams", "datastream_id"), ("multi_datastreams", "multi_datastream_id"))
 
@@ -80,13 +87,20 @@ def _extent_update(table: str, column: str) -> str:
 
 def _insert_sql() -> str:
     names = ", ".join(name for name, _ in _COLUMNS)
-    arrays = ", ".join(f"${i}::{sqltype}[]" for i, (_, sqltype) in enumerate(_COLUMNS, start=1))
+    # JSON travels as text: asyncpg would read a JSON array inside a jsonb[] as another dimension.
+    arrays = ", ".join(
+        f"${i}::{'text' if sqltype == 'jsonb' else sqltype}[]"
+        for i, (_, sqltype) in enumerate(_COLUMNS, start=1)
+    )
+    values = ", ".join(
+        f"u.{name}::jsonb" if sqltype == "jsonb" else f"u.{name}" for name, sqltype in _COLUMNS
+    )
     updates = ",\n".join(f"u{i} AS ({_extent_update(t, c)})" for i, (t, c) in enumerate(STREAMS))
     # unnest keeps the input order, so ids come back in the order the rows were given.
     return f"""
     WITH o AS (
         INSERT INTO observations ({names})
-        SELECT * FROM unnest({arrays})
+        SELECT {values} FROM unnest({arrays}) AS u({names})
         RETURNING id, phenomenon_time_start, phenomenon_time_end, result_time, result,
                   datastream_id, multi_datastream_id
     ),
@@ -97,9 +111,20 @@ def _insert_sql() -> str:
 INSERT_SQL = _insert_sql()
 
 
+def _json_text(value: Any) -> str | None:
+    # SQL NULL for an absent value; a posted JSON null result is also stored as SQL NULL and
+    # rendered as null, which is indistinguishable to clients.
+    return None if value is None else orjson.dumps(value).decode()
+
+
 async def insert_observations(conn: asyncpg.Connection, rows: Sequence[ObservationRow]) -> list[int]:
     """Insert a batch in one statement; returns the new ids in input order."""
-    columns = [[getattr(row, name) for row in rows] for name, _ in _COLUMNS]
+    columns = [
+        [_json_text(getattr(row, name)) for row in rows]
+        if sqltype == "jsonb"
+        else [getattr(row, name) for row in rows]
+        for name, sqltype in _COLUMNS
+    ]
     try:
         records = await conn.fetch(INSERT_SQL, *columns)
     except asyncpg.ForeignKeyViolationError as error:

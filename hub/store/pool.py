@@ -8,6 +8,8 @@ from typing import Any
 import asyncpg
 import orjson
 
+from hub.query.filter import Dialect
+
 
 def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
@@ -35,3 +37,11 @@ async def create_pool(dsn: str, min_size: int = 2, max_size: int = 16) -> asyncp
         reset=_keep_session,
     )
     return pool
+
+
+async def detect_dialect(pool: asyncpg.Pool) -> Dialect:
+    """What the database offers: the geometry columns exist only where PostGIS was available."""
+    sql = """SELECT EXISTS (SELECT 1 FROM information_schema.columns
+                            WHERE table_schema = current_schema() AND table_name = 'locations'
+                            AND column_name = 'geom')"""
+    return Dialect(postgis=bool(await pool.fetchval(sql)))

@@ -151,7 +151,10 @@ class Writer:
         back = parent.back if parent else None
         foreign = await self._to_one_links(entity_type, navs, parent, back, where)
         if entity_type is OBSERVATION:
-            return await self._create_observation(values, foreign, navs, where)
+            row = await self._observation_row(values, foreign, where)
+            (entity_id,) = await obs.insert_observations(self.conn, [row])
+            self.changes.append(Change(OBSERVATION, entity_id, "create"))
+            return entity_id
         entity_id = await self._insert(entity_type, _column_values(entity_type, values), foreign)
         if parent is not None and back is not None and back.join is Join.LINK:
             await self._link_rows(back, entity_id, [parent.parent_id])
@@ -259,9 +262,21 @@ class Writer:
 
     # ---- Observations -----------------------------------------------------------------------
 
-    async def _create_observation(
-        self, values: Mapping[str, Any], foreign: dict[str, int], navs: Mapping[str, Any], where: str
-    ) -> int:
+    async def observation_row(
+        self, body: object, parent: ParentLink | None, where: str = "Observation"
+    ) -> obs.ObservationRow:
+        """Validate an Observation body and resolve its links, without inserting it.
+
+        For the group-commit path: the FeatureOfInterest must be absent or a reference, so
+        that nothing is written before the row itself."""
+        props, navs = split_body(OBSERVATION, body, where)
+        values = validate_create(OBSERVATION, props)
+        foreign = await self._to_one_links(OBSERVATION, navs, parent, parent.back if parent else None, where)
+        return await self._observation_row(values, foreign, where)
+
+    async def _observation_row(
+        self, values: Mapping[str, Any], foreign: dict[str, int], where: str
+    ) -> obs.ObservationRow:
         stream_table, stream_id = _observation_stream(foreign, where)
         if stream_table == MULTI_DATASTREAM.table:
             await self._check_multi_result(stream_id, values.get("result"), where)
@@ -273,7 +288,7 @@ class Writer:
             raise BadLinkError(f"{where}.{kind}: {kind} {stream_id} does not exist")
         start, end = values.get("phenomenonTime") or (self.now, self.now)
         valid = values.get("validTime") or (None, None)
-        row = obs.ObservationRow(
+        return obs.ObservationRow(
             phenomenon_time_start=start,
             phenomenon_time_end=end,
             result=values.get("result"),
@@ -286,9 +301,6 @@ class Writer:
             valid_time_end=valid[1],
             parameters=values.get("parameters"),
         )
-        (entity_id,) = await obs.insert_observations(self.conn, [row])
-        self.changes.append(Change(OBSERVATION, entity_id, "create"))
-        return entity_id
 
     async def _check_multi_result(self, stream_id: int, result: object, where: str) -> None:
         """A MultiDatastream result is an array with one element per ObservedProperty (§10.2)."""

@@ -153,4 +153,8 @@ CREATE INDEX observations_datastream_time ON observations (datastream_id, phenom
     WHERE datastream_id IS NOT NULL;
 CREATE INDEX observations_multi_datastream_time ON observations (multi_datastream_id, phenomenon_time_start, id)
     WHERE multi_datastream_id IS NOT NULL;
-CREATE INDEX observations_feature_of_interest ON observations (feature_of_interest_id);
+-- Default order is by id: Datastreams(1)/Observations pages walk this index.
+CREATE INDEX observations_datastream_id ON observations (datastream_id, id) WHERE datastream_id IS NOT NULL;
+CREATE INDEX observations_multi_datastream_id ON observations (multi_datastream_id, id)
+    WHERE multi_datastream_id IS NOT NULL;
+CREATE INDEX observations_feature_of_interest ON observations (feature_of_interest_id, id);
