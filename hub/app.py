@@ -29,7 +29,9 @@ def build_app(settings: Settings) -> web.Application:
 
     async def database(app: web.Application) -> AsyncIterator[None]:
         assert settings.database_url is not None
-        pool = await create_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
+        pool = await create_pool(
+            settings.database_url, settings.db_pool_min, settings.db_pool_max, settings.statement_timeout_ms
+        )
         group_commit = GroupCommit(pool)
         group_commit.start()
         app[STATE] = AppState(settings, pool, await detect_dialect(pool), group_commit)

@@ -20,7 +20,9 @@ from pydantic_core import PydanticCustomError
 ENV_PREFIX = "TWINHUB_"
 CONFIG_ENV_VAR = "TWINHUB_CONFIG"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+COUNT_MODES = ("exact", "estimate")
 MASK = "***"
+MQTT_PROTOCOLS = ("5", "3.1.1")
 
 # (smaller, larger) pairs checked after the fields themselves; one row per rule.
 ORDERED_SETTINGS = (("default_top", "max_top"), ("db_pool_min", "db_pool_max"))
@@ -67,6 +69,34 @@ class Settings(pydantic.BaseModel, frozen=True, extra="forbid"):
     log_level: str = Field("INFO", description="Logging level: DEBUG, INFO, WARNING, ERROR or CRITICAL.")
     db_pool_min: int = Field(2, ge=0, description="Connections the database pool keeps open.")
     db_pool_max: int = Field(16, ge=1, description="Most connections the database pool opens.")
+    statement_timeout_ms: int = Field(
+        30000, ge=0, description="Longest a database statement may run, in ms (0: no limit); then 503."
+    )
+    count_mode: str = Field(
+        "exact",
+        description="$count of a whole entity set: 'exact', or 'estimate' (the planner's estimate, instant).",
+    )
+    mqtt_client_id: str = Field(
+        "twinhub", description="MQTT client id; replicas in one share group need distinct ids."
+    )
+    mqtt_share_group: str | None = Field(
+        None, description="MQTT 5 shared-subscription group: ingest subscribes as $share/<group>/<filter>."
+    )
+    mqtt_protocol: str = Field("5", description="MQTT protocol version: 5 (falls back to 3.1.1) or 3.1.1.")
+    mqtt_session_expiry: int = Field(
+        86400, ge=0, description="Seconds the broker keeps the hub's session (and queues for it) while away."
+    )
+    mqtt_qos: int = Field(1, ge=0, le=2, description="QoS of the ingest subscriptions and dead letters.")
+    ingest_batch_size: int = Field(2000, ge=1, description="Rows that close an ingest batch.")
+    ingest_batch_ms: int = Field(
+        50, ge=1, description="Milliseconds after its first row that an ingest batch closes."
+    )
+    ingest_buffer_max: int = Field(
+        20000, ge=1, description="Received but not yet committed messages before the hub stops reading."
+    )
+    dead_letter_prefix: str = Field(
+        "twinhub/errors", description="Topic prefix under which rejected ingest messages are published."
+    )
 
     @field_validator("database_url", "base_url", "mqtt_url")
     @classmethod
@@ -88,12 +118,41 @@ class Settings(pydantic.BaseModel, frozen=True, extra="forbid"):
             raise ValueError(f"must be one of {_either(LOG_LEVELS)}")
         return value.upper()
 
+    @field_validator("count_mode")
+    @classmethod
+    def _check_count_mode(cls, value: str) -> str:
+        if value.lower() not in COUNT_MODES:
+            raise ValueError(f"must be one of {_either(COUNT_MODES)}")
+        return value.lower()
+
     @field_validator("http_host")
     @classmethod
     def _check_host(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("must be a host name or IP address")
         return value.strip()
+
+    @field_validator("mqtt_protocol")
+    @classmethod
+    def _check_protocol(cls, value: str) -> str:
+        if value.strip() not in MQTT_PROTOCOLS:
+            raise ValueError(f"must be {_either(MQTT_PROTOCOLS)}")
+        return value.strip()
+
+    @field_validator("mqtt_client_id", "dead_letter_prefix")
+    @classmethod
+    def _check_topic_text(cls, value: str, info: pydantic.ValidationInfo) -> str:
+        value = value.strip().strip("/") if info.field_name == "dead_letter_prefix" else value.strip()
+        if not value or any(char in value for char in "+#\0"):
+            raise ValueError("must be non-empty text without the MQTT wildcards + and #")
+        return value
+
+    @field_validator("mqtt_share_group")
+    @classmethod
+    def _check_share_group(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or any(char in value for char in "/+#")):
+            raise ValueError("must be a name without /, + or #")
+        return value.strip() if value is not None else None
 
     @field_validator("data_dir")
     @classmethod

@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import contextlib
 import os
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 import pytest_asyncio
+from dbutil import create_database, drop_database, empty_tables
 
 from hub.config import Settings
 from hub.store.embedded import EmbeddedPostgres, EmbeddedPostgresError
-from hub.store.migrate import MIGRATIONS_TABLE, apply_migrations
+from hub.store.migrate import apply_migrations
 
 # --- PostgreSQL server ------------------------------------------------------
 #
@@ -78,38 +77,6 @@ def _postgres_container(reasons: list[str]) -> Any:
 # --- databases --------------------------------------------------------------
 
 
-def with_database(dsn: str, database: str) -> str:
-    """Return `dsn` pointing at another database on the same server."""
-    parts = urlsplit(dsn)
-    return urlunsplit(parts._replace(path="/" + database))
-
-
-async def create_database(maintenance_dsn: str, prefix: str = "twinhub_test") -> str:
-    """Create an empty database with a random name and return its DSN."""
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(maintenance_dsn)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')  # name is ours: [a-z0-9_] only
-    finally:
-        await conn.close()
-    return with_database(maintenance_dsn, name)
-
-
-async def drop_database(maintenance_dsn: str, dsn: str) -> None:
-    """Drop the database of `dsn`, disconnecting whoever still uses it."""
-    name = urlsplit(dsn).path.lstrip("/")
-    conn = await asyncpg.connect(maintenance_dsn)
-    try:
-        await conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = $1 AND pid <> pg_backend_pid()",
-            name,
-        )
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-    finally:
-        await conn.close()
-
-
 @pytest_asyncio.fixture(scope="session")
 async def db_dsn(pg_dsn: str) -> AsyncIterator[str]:
     """DSN of a fresh database with every migration applied, shared by the session."""
@@ -137,27 +104,6 @@ async def new_database(pg_dsn: str) -> AsyncIterator[Callable[[], Awaitable[str]
     yield make
     for dsn in created:
         await drop_database(pg_dsn, dsn)
-
-
-# Tables of the public schema, minus the migration record and tables owned by
-# extensions (PostGIS keeps spatial_ref_sys in public; emptying it breaks ST_ functions).
-_USER_TABLES = f"""
-SELECT format('%I.%I', n.nspname, c.relname)
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND c.relname <> '{MIGRATIONS_TABLE}'
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')
-"""
-
-
-async def empty_tables(dsn: str) -> None:
-    """Empty every user table of the public schema and restart its identities."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        tables = [row[0] for row in await conn.fetch(_USER_TABLES)]
-        if tables:
-            await conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
-    finally:
-        await conn.close()
 
 
 @pytest_asyncio.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from conftest import empty_tables
+from dbutil import empty_tables
 
 from hub.store.migrate import (
     MIGRATIONS_DIR,

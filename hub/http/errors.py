@@ -38,6 +38,7 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (NotSupportedError, 501),
     # Values validation let through but PostgreSQL refused (e.g. out-of-range numbers, SQLSTATE 22):
     # still the client's input, so a 400 naming the database's reason rather than a 500.
+    (asyncpg.QueryCanceledError, 503),  # statement_timeout: the query was too expensive
     (asyncpg.DataError, 400),
     (asyncpg.IntegrityConstraintViolationError, 409),
 )
@@ -67,6 +68,8 @@ def _from_http_exception(error: web.HTTPException) -> web.StreamResponse:
 
 
 def _message(error: Exception) -> str:
+    if isinstance(error, asyncpg.QueryCanceledError):
+        return "the query took longer than the server's statement timeout; narrow the $filter or use $top"
     if isinstance(error, asyncpg.PostgresError):
         return f"the database refused the request: {error.args[0] if error.args else error}"
     return str(error)

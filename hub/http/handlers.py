@@ -330,6 +330,7 @@ async def _check_address(conn: asyncpg.Connection, path: ResourcePath) -> None:
 CONFORMANCE = (
     "http://www.opengis.net/spec/iot_sensing/1.1/req/datamodel",
     "http://www.opengis.net/spec/iot_sensing/1.1/req/resource-path/resource-path-to-entities",
+    "http://www.opengis.net/spec/iot_sensing/1.1/req/request-data",
     "http://www.opengis.net/spec/iot_sensing/1.1/req/create-update-delete",
     "http://www.opengis.net/spec/iot_sensing/1.1/req/create-update-delete/update-entity-put",
     "http://www.opengis.net/spec/iot_sensing/1.1/req/create-update-delete/update-entity-jsonpatch",

@@ -10,27 +10,32 @@ mismatches raise QueryError (a 400) before any SQL runs.
 
 Navigation paths. Each comparison or function call (a "condition") that names
 a navigation path is compiled inside `EXISTS (SELECT 1 FROM <joins> WHERE
-<join conditions> AND <condition>)`, joins n1, n2, ... fresh for each
-condition: to-many paths have ANY semantics (`Datastreams/name eq 'x'` holds
-when one Datastream matches), and two conditions on the same collection may be
-met by different members; `Datastreams/any(d: ...)` ties conditions to one
-member, `all(...)` is NOT EXISTS (... AND (predicate) IS NOT TRUE). A to-one
-path whose target is missing makes its condition false, even `eq null`.
+<join conditions> AND <condition>)` with fresh join aliases (`<alias>n1`,
+`<alias>n2`, ...) per condition; within one condition a navigation is joined
+once. To-many paths have ANY semantics (`Datastreams/name eq 'x'` holds when
+one Datastream matches) and two conditions on the same collection may be met
+by different members; `Datastreams/any(d: ...)` ties conditions to one member,
+and `all(...)` is NOT EXISTS (... AND (predicate) IS NOT TRUE), true for an
+empty collection. A to-one path whose target is missing makes its condition
+false, even `eq null`. `Datastream/id` uses the link column without a join.
 
-$orderby. PostgreSQL's default NULL placement, which FROST-Server on
-PostgreSQL also shows: ASC NULLS LAST, DESC NULLS FIRST (btree indexes serve
-both directions). Intervals sort by their start. A to-one path is a scalar
+$orderby. PostgreSQL's default NULL placement, made explicit: ASC NULLS LAST,
+DESC NULLS FIRST (NULL sorts as the greatest value; a btree index serves both
+directions). Intervals sort by their start. A to-one path is a scalar
 subquery; a to-many path (VC Map orders Datastreams by
 `Observations/phenomenonTime`) sorts by the least value of the members for
 ascending and the greatest for descending (min/max, NULLs ignored), computed
 as an ORDER BY ... LIMIT 1 subquery so that indexes serve it and every type
 (booleans, JSON) works.
 
-Types (see operators.py for comparisons and arithmetic): a JSON value takes
-the type of what it is compared with (text via `#>>`; a number or boolean only
-where the JSON value is one); a number compared with text compares as text, as
-FROST does (`name gt 5`); other mismatches (`name gt 2020-01-01T00:00:00Z`)
-are QueryErrors.
+Types (see operators.py for comparisons, time intervals and arithmetic): a
+JSON value takes the type of what it is compared with (text via `#>>`, which
+is also the text of a number; a number or boolean only where the JSON value is
+one; a datetime literal as ISO 8601 text); a number compared with text
+compares as text, as FROST does (`name gt 5`); a string literal next to a
+time is an ISO 8601 instant or `start/end` interval, next to a number a number
+when it reads as one (`id eq '5'`); other mismatches (`name gt
+2020-01-01T00:00:00Z`) are QueryErrors.
 """
 
 from __future__ import annotations
@@ -91,7 +96,11 @@ def _subquery(key: str, ctx: Ctx, descending: bool) -> str:
     source = f"FROM {', '.join(ctx.froms)} WHERE {' AND '.join(ctx.conds)}"
     if not ctx.many:
         return f"(SELECT {key} {source} LIMIT 1)"
-    return f"(SELECT {key} {source} ORDER BY {key} {'DESC' if descending else 'ASC'} NULLS LAST LIMIT 1)"
+    # NULLs left out (as min/max do) and the default NULL placement kept, so a btree index
+    # such as observations (datastream_id, phenomenon_time_start) answers with one probe.
+    return (
+        f"(SELECT {key} {source} AND {key} IS NOT NULL ORDER BY {key}{' DESC' if descending else ''} LIMIT 1)"
+    )
 
 
 # ---- conditions ----------------------------------------------------------------------------------

@@ -5,8 +5,10 @@ One table, name -> Function (parameter types and an SQL builder). Conventions:
 string positions are 0-based (STA-NOTES 9); date parts, date() and time() are
 taken in UTC, which is how times are stored; intervals give their start to the
 date functions; fractionalseconds is the decimal fraction of a second;
-mindatetime()/maxdatetime() are OData's Edm.DateTimeOffset bounds
-0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z; geo.distance and
+mindatetime()/maxdatetime() bind OData's Edm.DateTimeOffset bounds
+0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z, which asyncpg sends as
+-infinity/infinity (so they lie before/after every stored time, and their
+year() is -Infinity/Infinity); geo.distance and
 geo.length are planar in SRID 4326 (STA-NOTES 11); the temporal functions
 (before, after, meets, during, overlaps, starts, finishes) follow FROST-Server.
 """

@@ -25,12 +25,16 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     """Skip the default reset query on release (see create_pool)."""
 
 
-async def create_pool(dsn: str, min_size: int = 2, max_size: int = 16) -> asyncpg.Pool:
+async def create_pool(
+    dsn: str, min_size: int = 2, max_size: int = 16, statement_timeout_ms: int = 0
+) -> asyncpg.Pool:
     """Open the pool every request and the ingest share."""
     pool: asyncpg.Pool = await asyncpg.create_pool(
         dsn,
         min_size=min_size,
         max_size=max_size,
+        # A runaway $filter is cancelled by PostgreSQL itself, not left holding a connection.
+        server_settings={"statement_timeout": str(statement_timeout_ms)},
         init=_init_connection,
         # The default reset query costs a round trip per release (LIMITS.md);
         # requests never leave session state behind, so skip it.

@@ -99,7 +99,8 @@ async def read_page(
         rows = rows[:1]
         has_more, count = False, None
     else:
-        has_more = len(rows) > query.top
+        # $top=0 (count probes) gets no nextLink: a link to another empty page would never end.
+        has_more = 0 < query.top < len(rows)
         rows = rows[: query.top]
         count = None
         if compiled.count is not None:
@@ -171,7 +172,7 @@ async def _expand_to_many(
     for node in nodes:
         rows = children.get(node.row["id"], [])
         node.expanded[plan.nav.name] = Expanded(
-            plan, [Node(row) for row in rows[:top]], len(rows) > top, counts.get(node.row["id"])
+            plan, [Node(row) for row in rows[:top]], 0 < top < len(rows), counts.get(node.row["id"])
         )
 
 

@@ -306,6 +306,8 @@ class Writer:
         """A MultiDatastream result is an array with one element per ObservedProperty (§10.2)."""
         sql = "SELECT count(*) FROM multi_datastream_observed_properties WHERE multi_datastream_id = $1"
         expected = await self.conn.fetchval(sql, stream_id)
+        if not expected:  # every MultiDatastream has ObservedProperties, so it does not exist
+            raise BadLinkError(f"{where}.MultiDatastream: MultiDatastream {stream_id} does not exist")
         if not isinstance(result, list) or len(result) != expected:
             raise BadRequestError(
                 f"{where}.result: a MultiDatastream Observation needs an array of {expected} results "
@@ -337,6 +339,7 @@ class Writer:
         props, navs = split_body(entity_type, body, where)
         values = validate_create(entity_type, props) if replace else validate_update(entity_type, props)
         columns = _column_values(entity_type, values)
+        before = await self._observation_streams(entity_id) if entity_type is OBSERVATION else []
         if replace:
             for prop in entity_type.properties:
                 if not prop.read_only and prop.name not in values:
@@ -349,7 +352,9 @@ class Writer:
             if nav.name in navs and nav.join is not Join.FORWARD:
                 await self._replace_links(entity_type, entity_id, nav, navs[nav.name])
         if entity_type is OBSERVATION and columns:
-            await self._refresh_observation_streams(entity_id)
+            # Both the streams it left and the one it is in now may have changed extents.
+            for table, stream_id in {*before, *await self._observation_streams(entity_id)}:
+                await obs.refresh_extents(self.conn, table, [stream_id])
         self.changes.append(Change(entity_type, entity_id, "update"))
 
     async def _update_columns(
@@ -392,13 +397,13 @@ class Writer:
             )
         await self._link_rows(nav, entity_id, ids)
 
-    async def _refresh_observation_streams(self, observation_id: int) -> None:
+    async def _observation_streams(self, observation_id: int) -> list[tuple[str, int]]:
+        """(stream table, stream id) of an Observation."""
         sql = "SELECT datastream_id, multi_datastream_id FROM observations WHERE id = $1"
         record = await self.conn.fetchrow(sql, observation_id)
-        if record is not None:
-            for table, column in obs.STREAMS:
-                if record[column] is not None:
-                    await obs.refresh_extents(self.conn, table, [record[column]])
+        if record is None:
+            return []
+        return [(table, record[column]) for table, column in obs.STREAMS if record[column] is not None]
 
     # ---- delete -----------------------------------------------------------------------------
 
