@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from hub.query.links import format_query, next_page
@@ -17,14 +17,16 @@ EVERYTHING = Selection()
 
 
 def format_instant(moment: datetime) -> str:
-    """ISO 8601 in UTC with Z; milliseconds or microseconds only when present."""
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    """ISO 8601 in UTC with Z; milliseconds or microseconds only when present (a hot path: isoformat)."""
+    if moment.utcoffset():
+        moment = moment.astimezone(UTC)
+    text = moment.isoformat()
+    if text.endswith("+00:00"):
+        text = text[:-6]
     micro = moment.microsecond
-    if micro == 0:
-        return text + "Z"
-    if micro % 1000 == 0:
-        return f"{text}.{micro // 1000:03d}Z"
-    return f"{text}.{micro:06d}Z"
+    if micro and micro % 1000 == 0:
+        text = text[:-3]
+    return text + "Z"
 
 
 def _time(start: datetime | None, end: datetime | None) -> str | None:

@@ -86,8 +86,12 @@ async def read_page(
     dialect: Dialect | None = None,
     selection: Selection | None = None,
     expands: Sequence[ExpandPlan] = (),
+    estimate_count: bool = False,
 ) -> Page:
-    """The entities a path addresses (one page of them for a collection), with their expands."""
+    """The entities a path addresses (one page of them for a collection), with their expands.
+
+    With estimate_count, $count of a whole unfiltered entity set is the planner's estimate
+    (pg_class.reltuples, instant), as FROST's countMode; otherwise counts are exact."""
     dialect = dialect or Dialect(postgis=False)
     compiled = compile_read(path, query, dialect, selection, extra_columns(expands))
     rows = await _fetch(conn, compiled.page)
@@ -104,10 +108,20 @@ async def read_page(
         rows = rows[: query.top]
         count = None
         if compiled.count is not None:
-            count = await conn.fetchval(compiled.count.text, *compiled.count.args)
+            whole_set = len(path.segments) == 1 and query.filter is None
+            if estimate_count and whole_set:
+                count = await _estimated_count(conn, path.target.entity_type.table)
+            if count is None:
+                count = await conn.fetchval(compiled.count.text, *compiled.count.args)
     nodes = [Node(row) for row in rows]
     await expand_level(conn, nodes, expands, dialect)
     return Page(nodes, has_more, count, compiled.keyset)
+
+
+async def _estimated_count(conn: asyncpg.Connection, table: str) -> int | None:
+    """The planner's row estimate; None before the table was ever analysed."""
+    estimate = await conn.fetchval("SELECT reltuples::bigint FROM pg_class WHERE oid = $1::regclass", table)
+    return int(estimate) if estimate is not None and estimate >= 0 else None
 
 
 async def expand_level(

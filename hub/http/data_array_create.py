@@ -1,0 +1,131 @@
+# SPDX-License-Identifier: Apache-2.0
+"""POST CreateObservations: many Observations in the dataArray form (OGC 18-088 §14.4, data-array).
+
+The body is a JSON array of {"Datastream" | "MultiDatastream": reference, "components": [...],
+"dataArray": [[...], ...]}. Every row is validated like a single POST (it becomes an Observation
+body for Writer.observation_row); the valid rows are inserted with one statement in one
+transaction. The answer is a JSON array of selfLinks in input order with "error" in place of
+each row that failed (FROST); a request that is malformed as a whole is a 400.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from hub.errors import BadRequestError, StaError
+from hub.http.context import AppState
+from hub.http.exchange import StaRequest, StaResponse, transaction
+from hub.http.mutations import now
+from hub.http.render import self_link
+from hub.query.path import PathError
+from hub.store.observations import ObservationRow, insert_observations
+from hub.store.write import Change, Writer
+from schemas.entities import ValidationError
+from schemas.model import OBSERVATION
+
+FOI_ID = "FeatureOfInterest/id"
+COMPONENTS = frozenset(
+    {"phenomenonTime", "result", "resultTime", "resultQuality", "validTime", "parameters", FOI_ID}
+)
+STREAMS = ("Datastream", "MultiDatastream")
+ERROR = "error"
+# What makes one row fail rather than the whole request: the client's input, not the server.
+ROW_ERRORS = (
+    StaError,
+    ValidationError,
+    PathError,
+    asyncpg.DataError,
+    asyncpg.IntegrityConstraintViolationError,
+)
+
+
+@dataclass(frozen=True)
+class _Group:
+    """One element of the request body: a stream, its components and rows."""
+
+    stream: str  # "Datastream" or "MultiDatastream"
+    reference: Any
+    components: tuple[str, ...]
+    rows: list[Any]
+
+
+def _group(index: int, item: object) -> _Group:
+    """Check the shape of one element of the body (400 for the whole request when broken)."""
+    where = f"CreateObservations[{index}]"
+    if not isinstance(item, dict):
+        raise BadRequestError(f"{where}: expected an object with Datastream, components and dataArray")
+    streams = [name for name in STREAMS if name in item]
+    if len(streams) != 1 or not isinstance(item[streams[0]], dict):
+        raise BadRequestError(f"{where}: give exactly one Datastream or MultiDatastream reference")
+    components = item.get("components")
+    if not isinstance(components, list) or not all(isinstance(c, str) for c in components):
+        raise BadRequestError(f"{where}.components: expected an array of property names")
+    unknown = [c for c in components if c not in COMPONENTS]
+    if unknown or len(set(components)) != len(components):
+        raise BadRequestError(
+            f"{where}.components: {unknown or 'duplicates'} not allowed; use {', '.join(sorted(COMPONENTS))}"
+        )
+    rows = item.get("dataArray")
+    if not isinstance(rows, list):
+        raise BadRequestError(f"{where}.dataArray: expected an array of rows")
+    return _Group(streams[0], item[streams[0]], tuple(components), rows)
+
+
+def parse_groups(body: object) -> list[_Group]:
+    """The groups of a CreateObservations body."""
+    if not isinstance(body, list):
+        raise BadRequestError(
+            "CreateObservations: expected a JSON array of {Datastream, components, dataArray}"
+        )
+    return [_group(index, item) for index, item in enumerate(body)]
+
+
+def row_body(group: _Group, row: object) -> dict[str, Any]:
+    """The single-POST Observation body of one dataArray row."""
+    if not isinstance(row, list) or len(row) != len(group.components):
+        raise BadRequestError(f"dataArray: each row needs {len(group.components)} values, one per component")
+    body: dict[str, Any] = {group.stream: group.reference}
+    for name, value in zip(group.components, row, strict=True):
+        if name == FOI_ID:
+            body["FeatureOfInterest"] = {"@iot.id": value}
+        else:
+            body[name] = value
+    return body
+
+
+async def _validate(writer: Writer, group: _Group, row: object) -> ObservationRow | None:
+    """The row ready for insertion, or None when it is invalid.
+
+    Each row runs in a SAVEPOINT: a lookup that fails must not abort the whole transaction."""
+    try:
+        body = row_body(group, row)
+        async with writer.conn.transaction():
+            return await writer.observation_row(body, None)
+    except ROW_ERRORS:
+        return None
+
+
+async def create_observations(
+    state: AppState, request: StaRequest, conn: asyncpg.Connection | None = None
+) -> StaResponse:
+    """Validate every row, insert the valid ones with one statement, answer their selfLinks."""
+    groups = parse_groups(request.body)
+    bodies = [(group, row) for group in groups for row in group.rows]
+    async with transaction(state, conn) as db:
+        writer = Writer(db, now())
+        rows = [await _validate(writer, group, row) for group, row in bodies]
+        valid = [row for row in rows if row is not None]
+        ids = iter(await insert_observations(db, valid) if valid else [])
+    links: list[str] = []
+    changes: list[Change] = []
+    for row in rows:
+        if row is None:
+            links.append(ERROR)
+            continue
+        entity_id = next(ids)
+        links.append(self_link(request.base, OBSERVATION, entity_id))
+        changes.append(Change(OBSERVATION, entity_id, "create"))
+    return StaResponse(201, links, changes=changes)
