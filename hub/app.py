@@ -12,7 +12,8 @@ from hub.config import Settings
 from hub.http.context import STATE, AppState
 from hub.http.errors import error_middleware
 from hub.http.routes import add_routes
-from hub.store.group_commit import GroupCommit
+from hub.ingest.group_commit import GroupCommit
+from hub.mqtt.service import mqtt_context
 from hub.store.pool import create_pool, detect_dialect
 
 log = logging.getLogger("twinhub")
@@ -42,4 +43,6 @@ def build_app(settings: Settings) -> web.Application:
             await pool.close()
 
     app.cleanup_ctx.append(database)
+    if settings.mqtt_url:
+        app.cleanup_ctx.append(mqtt_context(settings))
     return app

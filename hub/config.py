@@ -86,6 +86,9 @@ class Settings(pydantic.BaseModel, frozen=True, extra="forbid"):
     mqtt_session_expiry: int = Field(
         86400, ge=0, description="Seconds the broker keeps the hub's session (and queues for it) while away."
     )
+    mqtt_publish_v10: bool = Field(
+        False, description="Also publish change notifications on the v1.0/... topic tree."
+    )
     mqtt_qos: int = Field(1, ge=0, le=2, description="QoS of the ingest subscriptions and dead letters.")
     ingest_batch_size: int = Field(2000, ge=1, description="Rows that close an ingest batch.")
     ingest_batch_ms: int = Field(

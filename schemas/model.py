@@ -41,7 +41,7 @@ class Property:
     read_only: bool = False  # computed by the server; accepted and ignored on input
     render_null: bool = False  # render as JSON null instead of omitting when unset
 
-    @property
+    @cached_property
     def columns(self) -> tuple[str, ...]:
         """The SQL columns that hold this property."""
         if self.kind in TWO_COLUMN_KINDS:

@@ -10,8 +10,8 @@ import asyncpg
 from aiohttp import web
 
 from hub.config import Settings
+from hub.ingest.group_commit import GroupCommit
 from hub.query.filter import Dialect
-from hub.store.group_commit import GroupCommit
 from hub.store.write import Change
 
 ChangeListener = Callable[[Sequence[Change]], None]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import asyncpg
@@ -12,6 +13,7 @@ from hub.errors import BadLinkError, BadRequestError, NotFoundError
 from hub.http.context import AppState
 from hub.http.exchange import JSON_PATCH, StaRequest, StaResponse, created, transaction
 from hub.http.render import property_value, render_entity
+from hub.ingest.sta import PARENT_SETS, pending_observation
 from hub.jsonpatch import apply_patch
 from hub.query.ast import Query
 from hub.query.path import ResourcePath, Segment, parse_path
@@ -39,7 +41,9 @@ async def post(state: AppState, request: StaRequest, conn: asyncpg.Connection | 
     entity_type = path.target.entity_type
     # Group commit shares a transaction of its own: never inside a caller's ($batch) transaction.
     if entity_type is OBSERVATION and conn is None and state.group_commit is not None and _flat(body):
-        return await _post_observation(state, path, body, request.base)
+        shortcut, named_parent = _observation_parent(path)
+        if shortcut:
+            return await _post_observation(state, path, named_parent, body, request.base)
     async with transaction(state, conn) as db:
         parent = await _parent_link(db, path)
         writer = Writer(db, now())
@@ -59,40 +63,50 @@ def _flat(body: object) -> bool:
     )
 
 
-async def _post_observation(state: AppState, path: ResourcePath, body: object, base: str) -> StaResponse:
+def _observation_parent(path: ResourcePath) -> tuple[bool, tuple[str, int] | None]:
+    """Whether the group-commit path serves this POST, and the parent its path names.
+
+    It takes `Observations` and `<Stream or FeatureOfInterest>(id)/Observations`; deeper paths go
+    the general way, which resolves them."""
+    if len(path.segments) == 1:
+        return True, None
+    owner = path.segments[0]
+    if len(path.segments) == 2 and owner.key is not None and owner.entity_type.set_name in PARENT_SETS:
+        return True, (owner.entity_type.set_name, owner.key)
+    return False, None
+
+
+async def _post_observation(
+    state: AppState, path: ResourcePath, parent: tuple[str, int] | None, body: object, base: str
+) -> StaResponse:
     """The hot path: validate, resolve links, then share a transaction with concurrent POSTs."""
     assert state.group_commit is not None
-    moment = now()
-    async with state.pool.acquire() as conn:
-        parent = await _parent_link(conn, path, check=False)
-        try:
-            row = await Writer(conn, moment).observation_row(body, parent)
-        except BadLinkError:
-            if parent is not None and not await Writer(conn, moment).exists(
-                path.segments[0].entity_type, parent.parent_id
-            ):
-                raise NotFoundError(f"{path.segments[0]} does not exist") from None
-            raise
-    entity_id = await state.group_commit.insert(row)
+    observation = pending_observation(body, parent)  # no database work before the shared batch
+    try:
+        entity_id, row = await state.group_commit.insert(observation, time.time())
+    except BadLinkError:
+        if parent is not None and not await _exists(state, path.segments[0]):
+            raise NotFoundError(f"{path.segments[0]} does not exist") from None
+        raise
     columns = {name: getattr(row, name) for name in observation_columns()}
     entity = render_entity(OBSERVATION, {"id": entity_id, **columns}, base)
     return created(entity, [Change(OBSERVATION, entity_id, "create")])
 
 
-async def _parent_link(conn: asyncpg.Connection, path: ResourcePath, check: bool = True) -> ParentLink | None:
-    """For Things(1)/Datastreams: the Thing the new Datastream belongs to (404 when missing).
+async def _exists(state: AppState, segment: Segment) -> bool:
+    assert segment.key is not None
+    async with state.pool.acquire() as conn:
+        return await Writer(conn, now()).exists(segment.entity_type, segment.key)
 
-    With check=False a keyed parent (Datastreams(1)/Observations) is taken on trust: the
-    Observation's own stream lookup reports a missing one."""
+
+async def _parent_link(conn: asyncpg.Connection, path: ResourcePath) -> ParentLink | None:
+    """For Things(1)/Datastreams: the Thing the new Datastream belongs to (404 when missing)."""
     if len(path.segments) == 1:
         return None
     owner = path.segments[-2]
     nav = path.target.via
     assert nav is not None
-    if not check and len(path.segments) == 2 and owner.key is not None:
-        parent_id = owner.key
-    else:
-        parent_id = await _single_id(conn, path.segments[:-1])
+    parent_id = await _single_id(conn, path.segments[:-1])
     if owner.entity_type.inverse(nav) is None:
         raise BadRequestError(f"cannot create a {nav.target_name} through {path}")
     return ParentLink(owner.entity_type, nav, parent_id)

@@ -4,14 +4,16 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from hub.query.links import format_query, next_page
 from hub.query.plan import Selection
 from hub.store.read import Node
-from schemas.model import EntityType, Join, Kind, Property
+from schemas.model import ENTITY_TYPES, EntityType, Join, Kind, Property
 
 EVERYTHING = Selection()
 
@@ -48,11 +50,13 @@ def _instant(row: Mapping[str, Any], prop: Property) -> Any:
     return None if value is None else format_instant(value)
 
 
-# Kind -> how to read the property's value from its columns.
-_READERS: dict[Kind, Callable[[Mapping[str, Any], Property], Any]] = {
+Reader = Callable[[Mapping[str, Any], Property], Any]
+
+# Kind -> how to read the property's value from its columns (plain kinds read their one column).
+_READERS: dict[Kind, Reader] = {
     Kind.INSTANT: _instant,
-    Kind.TIME: lambda row, p: _time(*(row[c] for c in p.columns)),
-    Kind.INTERVAL: lambda row, p: _interval(*(row[c] for c in p.columns)),
+    Kind.TIME: lambda row, p: _time(row[p.columns[0]], row[p.columns[1]]),
+    Kind.INTERVAL: lambda row, p: _interval(row[p.columns[0]], row[p.columns[1]]),
 }
 
 
@@ -65,32 +69,57 @@ def property_value(row: Mapping[str, Any], prop: Property) -> Any:
     return _READERS.get(prop.kind, _plain)(row, prop)
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """What to write for each entity of one type and selection, worked out once (a hot path)."""
+
+    set_name: str
+    id: bool
+    self_link: bool
+    # (name, reader or None for a plain column, column, render_null, selected sub-paths)
+    properties: tuple[tuple[str, Reader | None, Property, bool, tuple[tuple[str, ...], ...] | None], ...]
+    # (key, suffix, column that must be non-null or "")
+    links: tuple[tuple[str, str, str], ...]
+
+
+@functools.lru_cache(maxsize=512)
+def _layout(type_name: str, selection: Selection) -> _Layout:
+    # Keyed by name: hashing the whole EntityType on every row would cost more than it saves.
+    entity_type = ENTITY_TYPES[type_name]
+    properties = tuple(
+        (p.name, _READERS.get(p.kind), p, p.render_null, selection.paths_for(p.name))
+        for p in entity_type.properties
+        if selection.wants_property(p)
+    )
+    links = tuple(
+        # An Observation belongs to a Datastream or a MultiDatastream: link only the one it has.
+        (f"{nav.name}@iot.navigationLink", f"/{nav.name}", nav.column if nav.join is Join.FORWARD else "")
+        for nav in entity_type.navigation
+        if selection.wants_link(nav)
+    )
+    return _Layout(entity_type.set_name, selection.id, selection.self_link, properties, links)
+
+
 def render_entity(
     entity_type: EntityType, row: Mapping[str, Any], base: str, selection: Selection | None = None
 ) -> dict[str, Any]:
     """One entity as STA JSON; `base` is the absolute service root, e.g. https://host/v1.1."""
-    selection = selection or EVERYTHING
-    link = f"{base}/{entity_type.set_name}({row['id']})"
+    layout = _layout(entity_type.name, selection or EVERYTHING)
+    link = f"{base}/{layout.set_name}({row['id']})"
     entity: dict[str, Any] = {}
-    if selection.id:
+    if layout.id:
         entity["@iot.id"] = row["id"]
-    if selection.self_link:
+    if layout.self_link:
         entity["@iot.selfLink"] = link
-    for prop in entity_type.properties:
-        if not selection.wants_property(prop):
-            continue
-        value = property_value(row, prop)
-        paths = selection.sub_paths.get(prop.name)
+    for name, reader, prop, render_null, paths in layout.properties:
+        value = row[prop.column] if reader is None else reader(row, prop)
         if paths is not None:
             value = _pick(value, paths)
-        if value is not None or prop.render_null:
-            entity[prop.name] = value
-    for nav in entity_type.navigation:
-        # An Observation belongs to a Datastream or a MultiDatastream: link only the one it has.
-        if nav.join is Join.FORWARD and row[nav.column] is None:
-            continue
-        if selection.wants_link(nav):
-            entity[f"{nav.name}@iot.navigationLink"] = f"{link}/{nav.name}"
+        if value is not None or render_null:
+            entity[name] = value
+    for key, suffix, required in layout.links:
+        if not required or row[required] is not None:
+            entity[key] = link + suffix
     return entity
 
 

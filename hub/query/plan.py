@@ -10,7 +10,7 @@ properties, sub-paths and navigation links to render.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from hub.query.ast import Expand, Path, Query
 from hub.query.parse import QueryError
@@ -28,9 +28,16 @@ class Selection:
     id: bool = True
     self_link: bool = True
     properties: tuple[Property, ...] = ()
-    # property name -> JSON sub-paths selected inside it (`properties/serviceName`)
-    sub_paths: dict[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
+    # (property name, the JSON sub-paths selected inside it) pairs: `properties/serviceName`
+    sub_paths: tuple[tuple[str, tuple[tuple[str, ...], ...]], ...] = ()
     navigation: frozenset[str] = frozenset()
+
+    def paths_for(self, name: str) -> tuple[tuple[str, ...], ...] | None:
+        """The selected sub-paths inside property `name`, or None when it is selected whole."""
+        for prop_name, paths in self.sub_paths:
+            if prop_name == name:
+                return paths
+        return None
 
     def wants_property(self, prop: Property) -> bool:
         """Whether `prop` is rendered."""
@@ -92,7 +99,7 @@ def plan_selection(entity_type: EntityType, select: tuple[Path, ...] | None) -> 
         id=wants_id,
         self_link=wants_self,
         properties=tuple(properties),
-        sub_paths={k: tuple(v) for k, v in sub_paths.items() if k not in whole},
+        sub_paths=tuple((k, tuple(v)) for k, v in sub_paths.items() if k not in whole),
         navigation=frozenset(navigation),
     )
 

@@ -4,9 +4,11 @@
 One commit per row tops out near 3k rows/s on these machines, and every
 commit also locks its Datastream's row to update the extents, so concurrent
 POSTs to one Datastream would queue behind each other's fsync (LIMITS.md).
-Requests hand their validated row to a GroupCommit; a couple of writer tasks
-take whatever is queued, insert it with the set-based batch statement, commit
-once, and wake each request with its id. Under no load a batch is one row
+Requests hand their validated Observation to a GroupCommit; a couple of writer
+tasks take whatever is queued, check the links of the whole batch with the
+ingest pipeline's per-batch resolver (one query per kind of link, not one per
+request), insert with the set-based batch statement, commit once, and wake
+each request with its id and row. Under no load a batch is one Observation
 and nothing waits for a window.
 """
 
@@ -19,7 +21,9 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from hub.errors import StaError
+from hub.errors import BadLinkError, BadRequestError, StaError
+from hub.ingest.dispatch import INVALID, IngestError, PendingObservation
+from hub.ingest.resolve import Links
 from hub.store.observations import ObservationRow, insert_observations
 
 log = logging.getLogger("twinhub.store")
@@ -27,8 +31,9 @@ log = logging.getLogger("twinhub.store")
 
 @dataclass
 class _Pending:
-    row: ObservationRow
-    done: asyncio.Future[int]
+    observation: PendingObservation
+    received_at: float
+    done: asyncio.Future[tuple[int, ObservationRow]]
 
 
 class GroupCommit:
@@ -56,9 +61,9 @@ class GroupCommit:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def insert(self, row: ObservationRow) -> int:
-        """Insert one Observation; returns its id once its transaction has committed."""
-        pending = _Pending(row, asyncio.get_running_loop().create_future())
+    async def insert(self, observation: PendingObservation, received_at: float) -> tuple[int, ObservationRow]:
+        """Insert one Observation; returns its id and row once its transaction has committed."""
+        pending = _Pending(observation, received_at, asyncio.get_running_loop().create_future())
         self._queue.put_nowait(pending)
         return await pending.done
 
@@ -76,7 +81,14 @@ class GroupCommit:
     async def _write(self, batch: list[_Pending]) -> None:
         try:
             async with self._pool.acquire() as conn, conn.transaction():
-                ids = await insert_observations(conn, [p.row for p in batch])
+                links = await Links.load(conn, [p.observation for p in batch])
+                accepted: list[tuple[_Pending, ObservationRow]] = []
+                for pending in batch:
+                    try:
+                        accepted.append((pending, links.row(pending.observation, pending.received_at)))
+                    except IngestError as error:
+                        _settle(pending, error=_as_sta_error(error))
+                ids = await insert_observations(conn, [row for _, row in accepted])
         except (StaError, asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as error:
             if len(batch) == 1:
                 _settle(batch[0], error=error)
@@ -90,15 +102,22 @@ class GroupCommit:
             for pending in batch:
                 _settle(pending, error=error)
             return
-        for pending, entity_id in zip(batch, ids, strict=True):
-            _settle(pending, entity_id)
+        for (pending, row), entity_id in zip(accepted, ids, strict=True):
+            _settle(pending, (entity_id, row))
 
 
-def _settle(pending: _Pending, entity_id: int | None = None, error: BaseException | None = None) -> None:
+def _as_sta_error(error: IngestError) -> StaError:
+    """The HTTP family of an ingest rejection: an invalid value is a 400, a missing link too (STA-NOTES 3)."""
+    return BadRequestError(error.reason) if error.cause == INVALID else BadLinkError(error.reason)
+
+
+def _settle(
+    pending: _Pending, created: tuple[int, ObservationRow] | None = None, error: BaseException | None = None
+) -> None:
     if pending.done.done():  # the request was cancelled; its row may still have been written
         return
     if error is not None:
         pending.done.set_exception(error)
     else:
-        assert entity_id is not None
-        pending.done.set_result(entity_id)
+        assert created is not None
+        pending.done.set_result(created)

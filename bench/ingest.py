@@ -1,0 +1,352 @@
+# SPDX-License-Identifier: Apache-2.0
+"""MQTT ingest benchmark: sustained obs/s committed, publish->commit latency, hub RSS, and floors.
+
+    .venv/bin/python bench/ingest.py [--n 100000] [--workers 1] [--dsn postgresql://...]
+
+Starts a private mosquitto (max_queued_messages 0, max_inflight_messages 0) on a free port, a fresh
+database with 1,000 Datastreams, and the hub's IngestService in `--workers` processes (one share
+group). Publishers send JSON Observations at QoS 1 with a bounded in-flight window. Also measured in
+the same run: a raw COPY of the same rows, and a naive pipeline (subscribe, parse, COPY per batch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import orjson
+import paho.mqtt.client as paho
+import psutil
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from hub.config import Settings
+from hub.store.migrate import apply_migrations
+
+STREAMS = 1000
+CONF = "listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nmax_inflight_messages 0\n"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _codecs(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec(
+        "jsonb", encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads, schema="pg_catalog"
+    )
+
+
+async def setup_database(maintenance: str) -> str:
+    name = f"twinhub_bench_{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(maintenance)
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    dsn = maintenance.rsplit("/", 1)[0] + "/" + name
+    conn = await asyncpg.connect(dsn)
+    await apply_migrations(conn)
+    geo = '{"type":"Point","coordinates":[8,50]}'
+    await conn.execute(f"""
+        INSERT INTO things (name, description) VALUES ('t', 'd');
+        INSERT INTO locations (name, description, encoding_type, location)
+            VALUES ('l', 'd', 'application/geo+json', '{geo}');
+        INSERT INTO thing_locations (thing_id, location_id) VALUES (1, 1);
+        INSERT INTO features_of_interest (name, description, encoding_type, feature, location_id)
+            VALUES ('l', 'd', 'application/geo+json', '{geo}', 1);
+        INSERT INTO sensors (name, description, encoding_type, metadata)
+            VALUES ('s', 'd', 'text/plain', '"m"');
+        INSERT INTO observed_properties (name, definition, description) VALUES ('p', 'x', 'd');
+        INSERT INTO datastreams (name, description, unit_of_measurement, observation_type,
+                                 thing_id, sensor_id, observed_property_id)
+        SELECT 'ds' || i, 'd', '{{}}', 'OM_Measurement', 1, 1, 1 FROM generate_series(1, {STREAMS}) i;
+    """)
+    await conn.close()
+    return dsn
+
+
+async def drop_database(maintenance: str, dsn: str) -> None:
+    conn = await asyncpg.connect(maintenance)
+    name = dsn.rsplit("/", 1)[1]
+    await conn.execute(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+    await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    await conn.close()
+
+
+def payload(i: int) -> tuple[str, bytes]:
+    now = time.time()
+    body = {
+        "result": i,
+        "phenomenonTime": datetime.fromtimestamp(now, UTC).isoformat(),
+        "parameters": {"t": now},
+    }
+    return f"v1.1/Datastreams({i % STREAMS + 1})/Observations", orjson.dumps(body)
+
+
+def publisher(port: int, start: int, n: int, rate: float, window: int = 1000) -> None:
+    """Publish n messages at QoS 1, chunked with a bounded in-flight window, at most `rate` msg/s."""
+    client = paho.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
+    client.max_inflight_messages_set(window)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    began = time.monotonic()
+    for chunk in range(start, start + n, window):
+        infos = [client.publish(*payload(i), qos=1) for i in range(chunk, min(chunk + window, start + n))]
+        for info in infos:
+            info.wait_for_publish(60)
+        if rate:
+            ahead = (chunk + window - start) / rate - (time.monotonic() - began)
+            if ahead > 0:
+                time.sleep(ahead)
+    client.disconnect()
+    client.loop_stop()
+
+
+def hub_worker(settings: Settings, index: int, stop: Any, out: Any) -> None:
+    """One ingest process running the real IngestService until `stop` is set; reports latencies."""
+    asyncio.run(_hub(settings, index, stop, out))
+
+
+async def _hub(settings: Settings, index: int, stop: Any, out: Any) -> None:
+    from hub.ingest.writer import Outlets
+    from hub.mqtt.service import IngestService
+
+    assert settings.database_url is not None
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2, init=_codecs)
+    service = IngestService(settings, pool, lambda changes: None, f"bench-{index}")
+    latencies: list[float] = []
+    outlets = service.writer.outlets
+
+    def timed(message: Any) -> None:
+        if message.mid % 10 == 0:  # sample: publish time travels in the payload
+            latencies.append(time.time() - orjson.loads(message.payload)["parameters"]["t"])
+        outlets.done(message)
+
+    service.writer.outlets = Outlets(timed, outlets.dead_letter, outlets.committed, outlets.is_current)
+    service.start()
+    while not service.client_ready():  # noqa: ASYNC110 - a thread sets it
+        await asyncio.sleep(0.05)
+    out.put(("ready", index))
+    while not stop.is_set():
+        await asyncio.sleep(0.1)
+        if latencies and len(latencies) > 200_000:
+            del latencies[:100_000]
+    await service.stop()
+    await pool.close()
+    out.put(("done", index, latencies))
+
+
+async def observation_count(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM observations"))
+    finally:
+        await conn.close()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def run_hub_phase(
+    dsn: str, port: int, n: int, workers: int, rate: float, publishers: int
+) -> dict[str, float]:
+    """Start the hub workers, publish n messages, wait for all commits; measure rate, latency, RSS."""
+    asyncio.run(_truncate(dsn))
+    settings = Settings(
+        database_url=dsn,
+        mqtt_url=f"mqtt://127.0.0.1:{port}",
+        mqtt_share_group="bench" if workers > 1 else None,
+        mqtt_session_expiry=0,
+    )
+    ctx = mp.get_context("spawn")
+    stop, out = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=hub_worker, args=(settings, i, stop, out)) for i in range(workers)]
+    for proc in procs:
+        proc.start()
+    for _ in procs:
+        out.get(timeout=60)
+    per = n // publishers
+    pubs = [
+        ctx.Process(target=publisher, args=(port, k * per, per, rate / publishers if rate else 0))
+        for k in range(publishers)
+    ]
+    began = time.monotonic()
+    for pub in pubs:
+        pub.start()
+    peak, first, last, seen = 0, 0.0, 0.0, 0
+    while seen < per * publishers:
+        time.sleep(0.25)
+        peak = max(peak, *(psutil.Process(p.pid).memory_info().rss for p in procs))
+        current = asyncio.run(observation_count(dsn))
+        if current and not first:
+            first = time.monotonic()
+        if current != seen:
+            seen, last = current, time.monotonic()
+        if time.monotonic() - began > 600:
+            break
+    for pub in pubs:
+        pub.join()
+    stop.set()
+    latencies: list[float] = []
+    for _ in procs:
+        latencies.extend(out.get(timeout=60)[2])
+    for proc in procs:
+        proc.join()
+    return {
+        "committed": seen,
+        "obs_per_s": seen / (last - began),
+        "p50_ms": percentile(latencies, 0.5) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+        "peak_rss_mb": peak / 2**20,
+    }
+
+
+async def _truncate(dsn: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    await conn.execute("TRUNCATE observations")
+    await conn.close()
+
+
+async def raw_copy(dsn: str, n: int) -> float:
+    """COPY the same rows, 10k per batch: the database's ceiling on this machine."""
+    await _truncate(dsn)
+    conn = await asyncpg.connect(dsn)  # COPY is binary: jsonb goes as text, without the codec
+    now = datetime.now(UTC)
+    rows = [(now, now, orjson.dumps(i).decode(), i % STREAMS + 1, 1) for i in range(n)]
+    columns = [
+        "phenomenon_time_start",
+        "phenomenon_time_end",
+        "result",
+        "datastream_id",
+        "feature_of_interest_id",
+    ]
+    began = time.monotonic()
+    for start in range(0, n, 10_000):
+        await conn.copy_records_to_table(
+            "observations", records=rows[start : start + 10_000], columns=columns
+        )
+    elapsed = time.monotonic() - began
+    await conn.close()
+    return n / elapsed
+
+
+def naive_pipeline(dsn: str, port: int, n: int) -> float:
+    """Floor: one process, paho auto-ack subscriber -> orjson -> COPY per 1,000 rows or 50 ms."""
+    asyncio.run(_truncate(dsn))
+    ctx = mp.get_context("spawn")
+    ready, out = ctx.Event(), ctx.Queue()
+    proc = ctx.Process(target=_naive_worker, args=(dsn, port, n, ready, out))
+    proc.start()
+    ready.wait(30)
+    pub = ctx.Process(target=publisher, args=(port, 0, n, 0))
+    pub.start()
+    rate = float(out.get(timeout=600))
+    pub.join()
+    proc.join()
+    return rate
+
+
+def _naive_worker(dsn: str, port: int, n: int, ready: Any, out: Any) -> None:
+    asyncio.run(_naive(dsn, port, n, ready, out))
+
+
+async def _naive(dsn: str, port: int, n: int, ready: Any, out: Any) -> None:
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+    client = paho.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
+    client.on_message = lambda c, u, m: loop.call_soon_threadsafe(queue.put_nowait, (m.topic, m.payload))
+    client.connect("127.0.0.1", port)
+    client.subscribe("v1.1/+/Observations", qos=1)
+    client.loop_start()
+    await asyncio.sleep(0.5)
+    ready.set()
+    conn = await asyncpg.connect(dsn)
+    columns = [
+        "phenomenon_time_start",
+        "phenomenon_time_end",
+        "result",
+        "datastream_id",
+        "feature_of_interest_id",
+    ]
+    done, began = 0, 0.0
+    while done < n:
+        batch = [await queue.get()]
+        began = began or time.monotonic()
+        deadline = time.monotonic() + 0.05
+        while len(batch) < 1000 and (left := deadline - time.monotonic()) > 0:
+            try:
+                batch.append(await asyncio.wait_for(queue.get(), left))
+            except TimeoutError:
+                break
+        rows = []
+        for topic, raw in batch:
+            body = orjson.loads(raw)
+            t = datetime.fromisoformat(body["phenomenonTime"])
+            rows.append((t, t, orjson.dumps(body["result"]).decode(), int(topic[17:].split(")")[0]), 1))
+        await conn.copy_records_to_table("observations", records=rows, columns=columns)
+        done += len(rows)
+    out.put(done / (time.monotonic() - began))
+    client.disconnect()
+    client.loop_stop()
+    await conn.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--publishers", type=int, default=2)
+    parser.add_argument(
+        "--dsn", default=os.environ.get("TWINHUB_TEST_DSN", "postgresql://postgres@127.0.0.1/postgres")
+    )
+    args = parser.parse_args()
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        conf = Path(tmp) / "mosquitto.conf"
+        conf.write_text(CONF.format(port=port))
+        broker = subprocess.Popen(["mosquitto", "-c", str(conf)], stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        dsn = asyncio.run(setup_database(args.dsn))
+        try:
+            _report(dsn, port, args)
+        finally:
+            broker.terminate()
+            broker.wait()
+            asyncio.run(drop_database(args.dsn, dsn))
+
+
+def _report(dsn: str, port: int, args: argparse.Namespace) -> None:
+    print(f"{os.cpu_count()} CPUs; {args.n} observations over {STREAMS} Datastreams, QoS 1")
+    print(f"raw COPY, 10k rows per batch:           {asyncio.run(raw_copy(dsn, args.n)):>9,.0f} rows/s")
+    print(f"naive pipeline (paho -> orjson -> COPY): {naive_pipeline(dsn, port, args.n):>9,.0f} obs/s")
+    full = run_hub_phase(dsn, port, args.n, args.workers, 0, args.publishers)
+    print(
+        f"hub, {args.workers} ingest process(es), flat out:   {full['obs_per_s']:>9,.0f} obs/s committed "
+        f"(p50 {full['p50_ms']:.0f} ms, p99 {full['p99_ms']:.0f} ms, peak RSS {full['peak_rss_mb']:.0f} MB)"
+    )
+    paced = run_hub_phase(dsn, port, 50_000, args.workers, 5000, 1)
+    print(
+        f"hub at 5,000 obs/s offered:              {paced['obs_per_s']:>9,.0f} obs/s committed "
+        f"(p50 {paced['p50_ms']:.0f} ms, p99 {paced['p99_ms']:.0f} ms, "
+        f"peak RSS {paced['peak_rss_mb']:.0f} MB)"
+    )
+
+
+if __name__ == "__main__":
+    main()

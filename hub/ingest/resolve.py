@@ -1,0 +1,208 @@
+# SPDX-License-Identifier: Apache-2.0
+"""One batch of received messages -> Observations in the open transaction, bad rows isolated.
+
+Links are checked set-based per batch (one query per kind of link), so an unknown Datastream is
+rejected before it can fail the insert. Whatever the database still refuses (a bad value, a link
+deleted meanwhile) is isolated by bisecting the batch under savepoints: the good messages of a
+batch are all written, in the same outer transaction, whatever one bad message does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import asyncpg
+
+from hub.errors import BadLinkError
+from hub.ingest.dispatch import (
+    INVALID,
+    NO_FEATURE,
+    REJECTED,
+    UNKNOWN_DATASTREAM,
+    UNKNOWN_FEATURE,
+    IngestError,
+    Message,
+    PendingObservation,
+)
+from hub.store.observations import ObservationRow, features_for_streams, insert_observations
+
+# Errors that belong to the rows of a batch, not to the database being away.
+ROW_ERRORS = (
+    asyncpg.DataError,
+    asyncpg.IntegrityConstraintViolationError,
+    asyncpg.ProgramLimitExceededError,
+    BadLinkError,
+)
+
+Item = tuple[Message, list[PendingObservation]]
+
+
+@dataclass
+class Outcome:
+    """What a batch came to: ids per stored message, and the rejected messages with their reasons."""
+
+    stored: list[tuple[Message, list[int]]] = field(default_factory=list)
+    rejected: list[tuple[Message, IngestError]] = field(default_factory=list)
+
+    def extend(self, other: Outcome) -> None:
+        """Add another part of the same batch."""
+        self.stored.extend(other.stored)
+        self.rejected.extend(other.rejected)
+
+
+async def write_batch(conn: asyncpg.Connection, items: Sequence[Item]) -> Outcome:
+    """Write a batch in one transaction; the caller acknowledges after this returns (committed)."""
+    async with conn.transaction():
+        return await _isolating(conn, items)
+
+
+async def _isolating(conn: asyncpg.Connection, items: Sequence[Item]) -> Outcome:
+    """Try the items under a savepoint; on a row error, split them in halves until it is isolated."""
+    try:
+        async with conn.transaction():
+            return await _write_items(conn, items)
+    except ROW_ERRORS as error:
+        if len(items) == 1:
+            return Outcome(rejected=[(items[0][0], IngestError(REJECTED, _describe(error)))])
+        half = len(items) // 2
+        outcome = await _isolating(conn, items[:half])
+        outcome.extend(await _isolating(conn, items[half:]))
+        return outcome
+
+
+def _describe(error: Exception) -> str:
+    detail = getattr(error, "detail", None)
+    return f"{error} ({detail})" if detail else str(error)
+
+
+async def _write_items(conn: asyncpg.Connection, items: Sequence[Item]) -> Outcome:
+    links = await Links.load(conn, [p for _, pending in items for p in pending])
+    outcome = Outcome()
+    kept: list[tuple[Message, list[ObservationRow]]] = []
+    for message, pending in items:
+        try:
+            kept.append((message, [links.row(p, message.received_at) for p in pending]))
+        except IngestError as error:
+            outcome.rejected.append((message, error))
+    ids = await insert_observations(conn, [row for _, rows in kept for row in rows])
+    start = 0
+    for message, rows in kept:
+        outcome.stored.append((message, ids[start : start + len(rows)]))
+        start += len(rows)
+    return outcome
+
+
+@dataclass
+class Links:
+    """What the database says about the links of a batch's Observations."""
+
+    datastreams: set[int]
+    multi_arity: dict[int, int]  # MultiDatastream id -> number of ObservedProperties
+    features: set[int]
+    derived: dict[tuple[str, int], int | IngestError]  # (table, stream id) -> feature or why none
+
+    @classmethod
+    async def load(cls, conn: asyncpg.Connection, pending: Sequence[PendingObservation]) -> Links:
+        """Query each kind of link once for the whole batch."""
+        ds = {p.datastream_id for p in pending if p.datastream_id is not None}
+        md = {p.multi_datastream_id for p in pending if p.multi_datastream_id is not None}
+        foi = {p.feature_of_interest_id for p in pending if p.feature_of_interest_id is not None}
+        links = cls(
+            datastreams=await _existing(conn, "datastreams", ds),
+            multi_arity=await _multi_arity(conn, md),
+            features=await _existing(conn, "features_of_interest", foi),
+            derived={},
+        )
+        need = [p for p in pending if p.feature_of_interest_id is None]
+        derive_ds = {p.datastream_id for p in need if p.datastream_id in links.datastreams}
+        derive_md = {p.multi_datastream_id for p in need if p.multi_datastream_id in links.multi_arity}
+        for table, ids in (("datastreams", derive_ds), ("multi_datastreams", derive_md)):
+            for stream_id, feature in (await _derive(conn, table, ids)).items():
+                links.derived[table, stream_id] = feature
+        return links
+
+    def row(self, p: PendingObservation, received_at: float) -> ObservationRow:
+        """The row for one Observation, or IngestError naming the link that is missing."""
+        table, stream_id = self._stream(p)
+        feature = p.feature_of_interest_id
+        if feature is None:
+            derived = self.derived[table, stream_id]
+            if isinstance(derived, IngestError):
+                raise derived
+            feature = derived
+        elif feature not in self.features:
+            raise IngestError(UNKNOWN_FEATURE, f"Observation.FeatureOfInterest: {feature} does not exist")
+        now = datetime.fromtimestamp(received_at, UTC)
+        start, end = p.phenomenon_time or (now, now)
+        valid = p.valid_time or (None, None)
+        return ObservationRow(
+            phenomenon_time_start=start,
+            phenomenon_time_end=end,
+            result=p.result,
+            feature_of_interest_id=feature,
+            datastream_id=p.datastream_id,
+            multi_datastream_id=p.multi_datastream_id,
+            result_time=p.result_time,
+            result_quality=p.result_quality,
+            valid_time_start=valid[0],
+            valid_time_end=valid[1],
+            parameters=p.parameters,
+        )
+
+    def _stream(self, p: PendingObservation) -> tuple[str, int]:
+        if p.datastream_id is not None:
+            if p.datastream_id not in self.datastreams:
+                raise IngestError(
+                    UNKNOWN_DATASTREAM, f"Observation.Datastream: {p.datastream_id} does not exist"
+                )
+            return "datastreams", p.datastream_id
+        assert p.multi_datastream_id is not None
+        arity = self.multi_arity.get(p.multi_datastream_id)
+        if arity is None:
+            reason = f"Observation.MultiDatastream: {p.multi_datastream_id} does not exist"
+            raise IngestError(UNKNOWN_DATASTREAM, reason)
+        if not isinstance(p.result, list) or len(p.result) != arity:
+            reason = f"Observation.result: a MultiDatastream Observation needs an array of {arity} results"
+            raise IngestError(INVALID, reason)
+        return "multi_datastreams", p.multi_datastream_id
+
+
+async def _existing(conn: asyncpg.Connection, table: str, ids: Iterable[int]) -> set[int]:
+    wanted = sorted(ids)
+    if not wanted:
+        return set()
+    records = await conn.fetch(f"SELECT id FROM {table} WHERE id = ANY($1::bigint[])", wanted)
+    return {r["id"] for r in records}
+
+
+_ARITY_SQL = """
+SELECT m.id, count(o.observed_property_id) AS n FROM multi_datastreams m
+LEFT JOIN multi_datastream_observed_properties o ON o.multi_datastream_id = m.id
+WHERE m.id = ANY($1::bigint[]) GROUP BY m.id"""
+
+
+async def _multi_arity(conn: asyncpg.Connection, ids: set[int]) -> dict[int, int]:
+    if not ids:
+        return {}
+    return {r["id"]: r["n"] for r in await conn.fetch(_ARITY_SQL, sorted(ids))}
+
+
+async def _derive(conn: asyncpg.Connection, table: str, ids: set[int]) -> dict[int, int | IngestError]:
+    """Features derived from Locations, per stream; a stream whose Thing has none gets the reason."""
+    if not ids:
+        return {}
+    try:
+        async with conn.transaction():
+            return dict(await features_for_streams(conn, table, sorted(ids)))
+    except BadLinkError:
+        pass  # at least one stream has no Location: find which, one by one
+    found: dict[int, int | IngestError] = {}
+    for stream_id in sorted(ids):
+        try:
+            async with conn.transaction():
+                found.update(await features_for_streams(conn, table, [stream_id]))
+        except BadLinkError as error:
+            found[stream_id] = IngestError(NO_FEATURE, str(error))
+    return found

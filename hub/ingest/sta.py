@@ -1,0 +1,113 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Create over MQTT (OGC 18-088 §14.2): an Observation JSON published to an STA create topic.
+
+`v1.1/Observations` (the Datastream or MultiDatastream in the body), `v1.1/Datastreams(id)/Observations`,
+`v1.1/MultiDatastreams(id)/Observations` and `v1.1/FeaturesOfInterest(id)/Observations`, and the same
+under v1.0. Properties are validated exactly as an HTTP POST validates them; links must be references
+({"@iot.id": n}): deep inserts are an HTTP feature.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from hub.errors import StaError
+from hub.ingest.dispatch import BAD_JSON, INVALID, Dispatcher, Echo, IngestError, PendingObservation
+from hub.mqtt.topics import STA_CREATE_FILTERS, TopicError, parse_create_topic
+from hub.store.write import reference_id, split_body
+from schemas.entities import ValidationError, validate_create
+from schemas.model import ENTITY_TYPES, OBSERVATION
+
+# Navigation name -> PendingObservation field; parents in the topic use the same names.
+_LINKS = {
+    "Datastream": "datastream_id",
+    "MultiDatastream": "multi_datastream_id",
+    "FeatureOfInterest": "feature_of_interest_id",
+}
+_PARENT_LINKS = {
+    "Datastreams": "Datastream",
+    "MultiDatastreams": "MultiDatastream",
+    "FeaturesOfInterest": "FeatureOfInterest",
+}
+
+# The entity sets whose `(id)/Observations` collections accept creates (STA §14.2).
+PARENT_SETS = frozenset(_PARENT_LINKS)
+
+
+def register_sta(dispatcher: Dispatcher) -> None:
+    """Route the STA create topics of both versions to `create_observation`."""
+    for topic_filter in STA_CREATE_FILTERS:
+        dispatcher.register(topic_filter, create_observation)
+
+
+def create_observation(topic: str, payload: bytes, received_at: datetime) -> list[PendingObservation]:
+    """The STA create handler: one Observation per message."""
+    try:
+        target = parse_create_topic(topic)
+    except TopicError as error:
+        raise IngestError(INVALID, str(error)) from None
+    try:
+        body = orjson.loads(payload)
+    except orjson.JSONDecodeError as error:
+        raise IngestError(BAD_JSON, f"not JSON: {error}") from None
+    if isinstance(body, dict) and ("@iot.selfLink" in body or "@iot.id" in body):
+        raise Echo()  # a notification (ours or a replica's) on the same topic, not a create
+    try:
+        return [pending_observation(body, target.parent)]
+    except (StaError, ValidationError) as error:
+        raise IngestError(INVALID, str(error)) from None
+
+
+def pending_observation(body: object, parent: tuple[str, int] | None) -> PendingObservation:
+    """Validate an STA Observation body whose links are references; the writer checks them."""
+    props, navs = split_body(OBSERVATION, body, "Observation")
+    values = validate_create(OBSERVATION, props)
+    links = _links(navs, parent)
+    if ("datastream_id" in links) == ("multi_datastream_id" in links):
+        raise ValidationError("Observation", "needs exactly one Datastream or MultiDatastream")
+    return PendingObservation(
+        result=values.get("result"),
+        phenomenon_time=_interval(values.get("phenomenonTime")),
+        result_time=_instant(values.get("resultTime")),
+        result_quality=values.get("resultQuality"),
+        valid_time=_interval(values.get("validTime")),
+        parameters=_object(values.get("parameters")),
+        **links,
+    )
+
+
+def _links(navs: Mapping[str, Any], parent: tuple[str, int] | None) -> dict[str, int]:
+    """Stream and feature ids from the topic's parent and the body's references."""
+    links: dict[str, int] = {}
+    parent_nav = _PARENT_LINKS[parent[0]] if parent else None
+    for name, field in _LINKS.items():
+        if parent is not None and name == parent_nav:
+            links[field] = parent[1]
+        elif navs.get(name) is not None:
+            body = navs[name]
+            if not (isinstance(body, dict) and ("@iot.id" in body or "@iot.selfLink" in body)):
+                raise ValidationError(
+                    f"Observation.{name}", 'must be a reference {"@iot.id": <id>} over MQTT'
+                )
+            links[field] = reference_id(ENTITY_TYPES[name], body, f"Observation.{name}")
+    return links
+
+
+def _interval(value: object) -> tuple[datetime, datetime] | None:
+    if isinstance(value, tuple):
+        start, end = value
+        if isinstance(start, datetime) and isinstance(end, datetime):
+            return start, end
+    return None
+
+
+def _instant(value: object) -> datetime | None:
+    return value if isinstance(value, datetime) else None
+
+
+def _object(value: object) -> dict[str, Any] | None:
+    return value if isinstance(value, dict) else None

@@ -1,0 +1,136 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Wiring: the broker connection + the ingest pipeline, started and stopped with the app.
+
+`build_app` adds `mqtt_context(settings)` after the database context when TWINHUB_MQTT_URL is set.
+Shutdown order: stop handing messages over, write the open batch, commit, ack, disconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
+
+import asyncpg
+import orjson
+from aiohttp import web
+
+from hub.config import Settings
+from hub.ingest.dispatch import Dispatcher, Handler, IngestError, Message
+from hub.ingest.sta import register_sta
+from hub.ingest.writer import BatchWriter, IngestStats, Outlets
+from hub.mqtt.client import MqttClient
+from hub.mqtt.notify import Notifier, base_url_of, version_prefixes
+from hub.mqtt.topics import TopicFilter, dead_letter_topic
+from hub.store.write import Change
+
+DEAD_LETTER_PAYLOAD_MAX = 64 * 1024  # characters of the original payload quoted in a dead letter
+
+
+class IngestService:
+    """One MQTT client feeding one batch writer; `register` adapter topics before `start`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        committed: Callable[[Sequence[Change]], None],
+        client_id: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.dispatcher = Dispatcher(settings.max_body_bytes)
+        register_sta(self.dispatcher)
+        self.stats = IngestStats()
+        self.client = MqttClient(settings, [], self._deliver, client_id)
+        outlets = Outlets(self.client.done, self._dead_letter, committed, self.client.is_current)
+        self.writer = BatchWriter(
+            pool, self.dispatcher, outlets, self.stats, settings.ingest_batch_size, settings.ingest_batch_ms
+        )
+        self.stats.connected = lambda: self.client.connected
+        self.stats.buffer_depth = lambda: self.client.depth
+
+    def register(self, topic_filter: str | TopicFilter, handler: Handler) -> None:
+        """Route (and subscribe to) another topic filter, e.g. an adapter's."""
+        self.dispatcher.register(topic_filter, handler)
+
+    @property
+    def publish(self) -> Callable[[str, bytes, int, bool], None]:
+        """publish(topic, payload, qos, retain) on the hub's connection, for the Notifier."""
+        return self.client.publish
+
+    def client_ready(self) -> bool:
+        """Connected and subscribed (for /ready and for tests that publish right after start)."""
+        return self.client.connected and self.client.subscribed
+
+    def start(self) -> None:
+        """Start the writer task and the network thread (connecting in the background)."""
+        self.client.filters = self.dispatcher.filters
+        self.writer.start()
+        self.client.start()
+
+    async def stop(self) -> None:
+        """Stop reading, write and ack the open batch, then disconnect and join the network thread."""
+        try:
+            await self.stop_ingest()
+        finally:
+            self.disconnect()
+
+    async def stop_ingest(self) -> None:
+        """Stop reading; write and ack the open batch. The connection stays up for publishing."""
+        self.client.stop_reading()
+        await self.writer.stop()
+
+    def disconnect(self) -> None:
+        """Disconnect and join the network thread."""
+        self.client.stop()
+
+    def _deliver(self, messages: list[Message]) -> None:
+        self.writer.submit(messages)
+
+    def _dead_letter(self, message: Message, error: IngestError) -> None:
+        text = message.payload[:DEAD_LETTER_PAYLOAD_MAX].decode("utf-8", "replace")
+        body = {"topic": message.topic, "cause": error.cause, "reason": error.reason, "payload": text}
+        topic = dead_letter_topic(self.settings.dead_letter_prefix, message.topic)
+        self.client.publish(topic, orjson.dumps(body), self.settings.mqtt_qos, False)
+
+
+INGEST = web.AppKey("ingest", IngestStats)
+MQTT = web.AppKey("mqtt", IngestService)
+
+
+def mqtt_context(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup_ctx that runs the broker connection and ingest for the app's lifetime."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        from hub.http.context import STATE  # the app layer; ingest itself never needs aiohttp
+
+        state = app[STATE]
+        service = IngestService(settings, state.pool, state.committed)
+        notifier = Notifier(
+            state.pool,
+            service.publish,
+            base_url_of(settings),
+            qos=settings.mqtt_qos,
+            version_prefixes=version_prefixes(settings.mqtt_publish_v10),
+        )
+        state.change_listeners.append(notifier.on_commit)
+        notifications = asyncio.create_task(notifier.run(), name="mqtt-notifications")
+        app[INGEST] = service.stats
+        app[MQTT] = service
+        service.start()
+        try:
+            yield
+        finally:
+            # Ingest first: its last batch's changes still reach the notifier, which drains them
+            # over the connection before it closes.
+            try:
+                await service.stop_ingest()
+                state.change_listeners.remove(notifier.on_commit)
+                await notifier.close()
+            finally:
+                notifications.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await notifications
+                service.disconnect()
+
+    return context

@@ -1,0 +1,203 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Which MQTT topics a committed entity is published on (OGC 18-088 §14.1), derived from schemas.model.
+
+Pure functions only: given a row (the columns of ``select_list`` plus the related ids
+below) they return topics; the Notifier loads the rows and publishes.
+
+A row may carry, besides its columns, keys holding related ids (a missing key means none):
+
+* ``row[N]`` for a LINK navigation N: the ids of the linked targets
+  (a Location's ``"Things"``), giving ``Things(t)/Locations``;
+* ``row["N/R"]`` for a two-hop listed in TWO_HOPS: the ids of the entities R of the targets
+  of N (a Location's ``"Things/Datastreams"``), giving ``Datastreams(d)/Thing/Locations``;
+* ``row["N@latest"]`` for an Observation that is the latest of its stream N
+  (``datastreams.last_observation_id``): its collection topic is published RETAINED.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from hub.http.render import property_value
+from schemas.model import EntityType, Join, NavigationProperty, Property
+
+CREATE = "create"
+UPDATE = "update"
+# Not a committed operation: the entity did not change, but a collection it belongs to did
+# (a Thing moved to an existing Location): only its navigation collection topics are published.
+LINK = "link"
+
+# (target type, collection on it) -> to-many navigations of the target whose entities reach that
+# collection over a to-one hop: Things(1)/Locations is also Datastreams(d)/Thing/Locations, the
+# topic Masterportal subscribes to for moving Things.
+TWO_HOPS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("Thing", "Locations"): ("Datastreams", "MultiDatastreams"),
+}
+
+# (entity type, navigation) whose collections are not published: the HistoricalLocations of a
+# Location grow without bound (one per move), and HistoricalLocations(h)/Locations, a closed
+# record of the past, is no collection anyone watches; the HistoricalLocation's own create is.
+UNPUBLISHED: frozenset[tuple[str, str]] = frozenset({("Location", "HistoricalLocations")})
+
+# Observation navigations whose stream remembers its latest Observation (last_observation_id).
+LATEST_STREAMS: dict[str, tuple[str, ...]] = {"Observation": ("Datastream", "MultiDatastream")}
+
+Topic = tuple[str, bool]  # (topic, retain)
+
+
+def entity_topic(version: str, entity_type: EntityType, entity_id: object) -> str:
+    """``v1.1/Things(1)``."""
+    return f"{version}/{entity_type.set_name}({entity_id})"
+
+
+def property_topics(entity_type: EntityType, row: Mapping[str, Any], version: str) -> dict[str, Property]:
+    """``v1.1/Things(1)/name`` -> property, for each property the entity has (a value, or rendered null)."""
+    own = entity_topic(version, entity_type, row["id"])
+    return {
+        f"{own}/{prop.name}": prop
+        for prop in entity_type.properties
+        if prop.render_null or property_value(row, prop) is not None
+    }
+
+
+def _published(entity_type: EntityType) -> list[NavigationProperty]:
+    return [nav for nav in entity_type.navigation if (entity_type.name, nav.name) not in UNPUBLISHED]
+
+
+def _ids(value: object) -> list[object]:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return sorted(value)
+    return [value]
+
+
+def _related(row: Mapping[str, Any], nav: NavigationProperty) -> list[object]:
+    """The ids of the targets of `nav`: a FORWARD column, else the loaded LINK ids."""
+    if nav.join is Join.FORWARD:
+        return _ids(row.get(nav.column))
+    return _ids(row.get(nav.name))
+
+
+def collection_topics(entity_type: EntityType, row: Mapping[str, Any], version: str) -> Iterator[Topic]:
+    """The navigation collections the entity belongs to: Datastreams(7)/Observations, ..."""
+    latest = LATEST_STREAMS.get(entity_type.name, ())
+    for nav in _published(entity_type):
+        if nav.join is Join.REVERSE:
+            continue  # targets point at us: we are not in a collection of theirs
+        back = entity_type.inverse(nav)
+        if back is None or not back.many:
+            continue
+        retain = nav.name in latest and bool(row.get(f"{nav.name}@latest"))
+        for target_id in _related(row, nav):
+            yield f"{entity_topic(version, nav.target, target_id)}/{back.name}", retain
+        for hop in TWO_HOPS.get((nav.target_name, back.name), ()):
+            yield from _two_hop_topics(nav, back, hop, row, version)
+
+
+def _two_hop_topics(
+    nav: NavigationProperty, back: NavigationProperty, hop: str, row: Mapping[str, Any], version: str
+) -> Iterator[Topic]:
+    """Datastreams(d)/Thing/Locations for the Datastreams d of the Things of a Location."""
+    via = nav.target.navigation_by_name[hop]  # Thing.Datastreams
+    to_one = nav.target.inverse(via)  # Datastream.Thing
+    if to_one is None:
+        return
+    for source_id in _ids(row.get(f"{nav.name}/{hop}")):
+        yield f"{entity_topic(version, via.target, source_id)}/{to_one.name}/{back.name}", False
+
+
+def topics_for(entity_type: EntityType, row: Mapping[str, Any], operation: str, version: str) -> list[Topic]:
+    """The (topic, retain) pairs a created, updated or linked entity is published on, in order.
+
+    create: entity set, entity, navigation collections. update: the same plus every property
+    topic of the entity (which properties changed is not known, so all it has are published).
+    link: navigation collections only. delete (or anything else): nothing, STA 1.1 has no
+    delete notifications.
+    """
+    if operation not in (CREATE, UPDATE, LINK):
+        return []
+    topics: list[Topic] = []
+    if operation != LINK:
+        topics.append((f"{version}/{entity_type.set_name}", False))
+        topics.append((entity_topic(version, entity_type, row["id"]), False))
+    topics.extend(collection_topics(entity_type, row, version))
+    if operation == UPDATE:
+        topics.extend((topic, False) for topic in property_topics(entity_type, row, version))
+    return list(dict.fromkeys(topics))
+
+
+# ---- what to load for the related ids ---------------------------------------------------------
+
+
+def related_queries(entity_type: EntityType) -> list[tuple[str, str]]:
+    """(row key, SQL) for every related-id key topics_for reads; each SQL takes $1 = bigint[] of
+    entity ids and answers (id, related) rows: one statement per key for a whole batch."""
+    queries: list[tuple[str, str]] = []
+    for nav in _published(entity_type):
+        if nav.join is Join.LINK:
+            assert nav.link is not None
+            src, tgt = nav.link.source_column, nav.link.target_column
+            sql = f"SELECT {src} AS id, {tgt} AS related FROM {nav.link.table} WHERE {src} = ANY($1)"
+            queries.append((nav.name, sql))
+        back = entity_type.inverse(nav)
+        if nav.join is not Join.REVERSE and back is not None:
+            for hop in TWO_HOPS.get((nav.target_name, back.name), ()):
+                queries.append((f"{nav.name}/{hop}", _two_hop_sql(entity_type, nav, hop)))
+    for name in LATEST_STREAMS.get(entity_type.name, ()):
+        nav = entity_type.navigation_by_name[name]
+        queries.append(
+            (
+                f"{name}@latest",
+                f"SELECT e.id, s.id AS related FROM {entity_type.table} e "
+                f"JOIN {nav.target.table} s ON s.id = e.{nav.column} AND s.last_observation_id = e.id "
+                "WHERE e.id = ANY($1)",
+            )
+        )
+    return queries
+
+
+def _two_hop_sql(entity_type: EntityType, nav: NavigationProperty, hop: str) -> str:
+    via = nav.target.navigation_by_name[hop]  # Thing.Datastreams: REVERSE, column on the Datastream
+    if nav.join is Join.LINK:
+        assert nav.link is not None
+        src, tgt = nav.link.source_column, nav.link.target_column
+        return (
+            f"SELECT l.{src} AS id, x.id AS related FROM {nav.link.table} l "
+            f"JOIN {via.target.table} x ON x.{via.column} = l.{tgt} WHERE l.{src} = ANY($1)"
+        )
+    return (
+        f"SELECT e.id, x.id AS related FROM {entity_type.table} e "
+        f"JOIN {via.target.table} x ON x.{via.column} = e.{nav.column} WHERE e.id = ANY($1)"
+    )
+
+
+def group_related(records: Sequence[Mapping[str, Any]]) -> dict[int, list[int]]:
+    """(id, related) rows -> id -> related ids."""
+    grouped: dict[int, list[int]] = {}
+    for record in records:
+        grouped.setdefault(record["id"], []).append(record["related"])
+    return grouped
+
+
+def version_of(prefix: str) -> str:
+    """The STA version of a topic prefix, for selfLinks: ``test-1/v1.1`` -> ``v1.1``."""
+    return prefix.rsplit("/", 1)[-1]
+
+
+__all__ = [
+    "CREATE",
+    "LINK",
+    "TWO_HOPS",
+    "UNPUBLISHED",
+    "UPDATE",
+    "Topic",
+    "collection_topics",
+    "entity_topic",
+    "group_related",
+    "property_topics",
+    "related_queries",
+    "topics_for",
+    "version_of",
+]
