@@ -194,11 +194,13 @@ def compile_read(
     count = None
     if query.count and path.is_collection:
         count = Sql(f"SELECT count(*) FROM {entity_type.table} e WHERE {where}", tuple(binds.values))
+    keyset = keyset_of(entity_type, query) if path.is_collection else None
+    if keyset is not None:
+        extra = (*extra, keyset.column)  # the nextLink's $skiptoken needs it even when $select leaves it out
     columns = select_list(entity_type, selection, extra=extra)
     if not path.is_collection:
         text = f"SELECT {columns} FROM {entity_type.table} e WHERE {where} LIMIT 2"
         return ReadSql(Sql(text, tuple(binds.values)), None, None)
-    keyset = keyset_of(entity_type, query)
     skip = query.skip
     if query.skiptoken is not None and keyset is not None:
         where += " AND " + keyset_condition(keyset, query.skiptoken, binds)

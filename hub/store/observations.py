@@ -73,11 +73,12 @@ def _extent_update(table: str, column: str) -> str:
                                    THEN a.last_id ELSE d.last_observation_id END,
         last_result = CASE WHEN d.last_phenomenon_time IS NULL OR a.lt >= d.last_phenomenon_time
                            THEN a.last_result ELSE d.last_result END,
-        last_phenomenon_time = GREATEST(d.last_phenomenon_time, a.lt)
+        last_phenomenon_time = GREATEST(d.last_phenomenon_time, a.lt),
+        observation_count = d.observation_count + a.n
     FROM (
         SELECT {column} AS stream_id,
                min(phenomenon_time_start) AS ps, max(phenomenon_time_end) AS pe,
-               min(result_time) AS rs, max(result_time) AS re, max(phenomenon_time_start) AS lt,
+               min(result_time) AS rs, max(result_time) AS re, max(phenomenon_time_start) AS lt, count(*) AS n,
                (array_agg(id {latest}))[1] AS last_id,
                (array_agg(result {latest}))[1] AS last_result
         FROM o WHERE {column} IS NOT NULL GROUP BY {column}
@@ -136,11 +137,12 @@ _REFRESH_SQL = """
 UPDATE {table} d SET
     phenomenon_time_start = a.ps, phenomenon_time_end = a.pe,
     result_time_start = a.rs, result_time_end = a.re,
-    last_observation_id = l.id, last_phenomenon_time = l.phenomenon_time_start, last_result = l.result
+    last_observation_id = l.id, last_phenomenon_time = l.phenomenon_time_start, last_result = l.result,
+    observation_count = a.n
 FROM unnest($1::bigint[]) AS s(id)
 CROSS JOIN LATERAL (
     SELECT min(phenomenon_time_start) AS ps, max(phenomenon_time_end) AS pe,
-           min(result_time) AS rs, max(result_time) AS re
+           min(result_time) AS rs, max(result_time) AS re, count(*) AS n
     FROM observations o WHERE o.{column} = s.id
 ) a
 LEFT JOIN LATERAL (

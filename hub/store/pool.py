@@ -48,4 +48,6 @@ async def detect_dialect(pool: asyncpg.Pool) -> Dialect:
     sql = """SELECT EXISTS (SELECT 1 FROM information_schema.columns
                             WHERE table_schema = current_schema() AND table_name = 'locations'
                             AND column_name = 'geom')"""
-    return Dialect(postgis=bool(await pool.fetchval(sql)))
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SET LOCAL statement_timeout = 0")  # start-up must not depend on the setting
+        return Dialect(postgis=bool(await conn.fetchval(sql)))

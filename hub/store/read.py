@@ -20,7 +20,7 @@ from hub.query.plan import ExpandPlan, Selection, is_latest_only
 from schemas.model import Join
 
 # What a (Multi)Datastream row needs to serve `Observations($orderby=phenomenonTime desc;$top=1)`.
-LATEST_COLUMNS = ("last_observation_id", "last_phenomenon_time", "phenomenon_time_start")
+LATEST_COLUMNS = ("last_observation_id", "observation_count")
 
 
 @dataclass
@@ -165,9 +165,7 @@ async def _expand_latest(
         found = {row["id"]: row for row in await _fetch(conn, compile_by_ids(plan, ids, dialect, extra))}
     for node in nodes:
         latest = found.get(node.row["last_observation_id"])
-        first, last = node.row["phenomenon_time_start"], node.row["last_phenomenon_time"]
-        # More than one Observation exists when the stream's extent starts before its latest one.
-        more = latest is not None and first is not None and last is not None and first < last
+        more = latest is not None and node.row["observation_count"] > 1  # maintained per write batch
         node.expanded[plan.nav.name] = Expanded(plan, [Node(latest)] if latest is not None else [], more)
 
 

@@ -76,7 +76,8 @@ CREATE TABLE datastreams (
     observed_property_id  bigint NOT NULL REFERENCES observed_properties (id) ON DELETE CASCADE,
     last_observation_id   bigint,
     last_phenomenon_time  timestamptz,
-    last_result           jsonb
+    last_result           jsonb,
+    observation_count     bigint NOT NULL DEFAULT 0
 );
 CREATE INDEX datastreams_thing ON datastreams (thing_id);
 CREATE INDEX datastreams_sensor ON datastreams (sensor_id);
@@ -99,7 +100,8 @@ CREATE TABLE multi_datastreams (
     sensor_id                    bigint NOT NULL REFERENCES sensors (id) ON DELETE CASCADE,
     last_observation_id          bigint,
     last_phenomenon_time         timestamptz,
-    last_result                  jsonb
+    last_result                  jsonb,
+    observation_count            bigint NOT NULL DEFAULT 0
 );
 CREATE INDEX multi_datastreams_thing ON multi_datastreams (thing_id);
 CREATE INDEX multi_datastreams_sensor ON multi_datastreams (sensor_id);
