@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The `twinhub` command: serve, migrate, check-config."""
+"""The `twinhub` command: serve, migrate, check-config, adapters."""
 
 from __future__ import annotations
 
@@ -136,10 +136,24 @@ def check_config(settings: Settings) -> int:
     return 0
 
 
+def list_adapters(settings: Settings) -> int:
+    """Print each ingest adapter, whether it runs, its topic filters and what it reads."""
+    from adapters import load_adapters
+
+    enabled = settings.adapters
+    for name, adapter in load_adapters().items():
+        state = "on" if enabled is None or name in enabled else "off"
+        topics = settings.adapter_topics.get(name) or adapter.topics or ("(configure adapter_topics)",)
+        print(f"{name} [{state}] {', '.join(topics)}")
+        print(f"    {adapter.description}")
+    return 0
+
+
 COMMANDS: tuple[tuple[str, Callable[[Settings], int], str], ...] = (
     ("serve", serve, "run the SensorThings HTTP server"),
     ("migrate", migrate, "apply pending database migrations"),
     ("check-config", check_config, "print the effective settings"),
+    ("adapters", list_adapters, "list the ingest adapters and the topics they listen on"),
 )
 
 

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, get_args
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import annotated_types
 import platformdirs
@@ -100,6 +101,24 @@ class Settings(pydantic.BaseModel, frozen=True, extra="forbid"):
     dead_letter_prefix: str = Field(
         "twinhub/errors", description="Topic prefix under which rejected ingest messages are published."
     )
+    adapters: tuple[str, ...] | None = Field(
+        None,
+        description="Ingest adapters to run (comma-separated in the environment); unset: all, on their "
+        "default topics; empty: none.",
+    )
+    adapter_topics: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict, description="Topic filters per adapter, replacing its defaults (TOML table)."
+    )
+    adapter_options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Options per adapter, e.g. the generic adapter's mappings (TOML)."
+    )
+    timezone: str = Field(
+        "Europe/Berlin", description="Time zone of devices that send local times without an offset (Tasmota)."
+    )
+    dataset_labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="Properties of provisioned Things and Datastreams, e.g. serviceName, layerName (TOML).",
+    )
 
     @field_validator("database_url", "base_url", "mqtt_url")
     @classmethod
@@ -120,6 +139,34 @@ class Settings(pydantic.BaseModel, frozen=True, extra="forbid"):
         if value.upper() not in LOG_LEVELS:
             raise ValueError(f"must be one of {_either(LOG_LEVELS)}")
         return value.upper()
+
+    @field_validator("adapters", mode="before")
+    @classmethod
+    def _split_adapters(cls, value: object) -> object:
+        if isinstance(value, str):  # TWINHUB_ADAPTERS=ttn,shelly
+            return tuple(name.strip() for name in value.split(",") if name.strip())
+        return value
+
+    @field_validator("adapters")
+    @classmethod
+    def _check_adapters(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        from adapters import FAMILIES  # the adapter table lives with the adapters
+
+        unknown = [name for name in value or () if name not in FAMILIES]
+        if unknown:
+            raise ValueError(f"unknown adapter {unknown[0]!r}; known: {', '.join(FAMILIES)}")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)"
+            ) from None
+        return value
 
     @field_validator("count_mode")
     @classmethod

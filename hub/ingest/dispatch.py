@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from hub.mqtt.topics import TopicFilter
+from schemas.reading import Reading
 
 # Causes by which rejected messages are counted and published to the dead-letter topic.
 BAD_JSON = "bad_json"
@@ -68,6 +69,8 @@ class PendingObservation:
     result_quality: Any = None
     valid_time: tuple[datetime, datetime] | None = None
     parameters: dict[str, Any] | None = None
+    # An adapter's reading whose Datastream provisioning finds or creates (datastream_id is then None).
+    reading: Reading | None = None
 
 
 Handler = Callable[[str, bytes, datetime], list[PendingObservation]]

@@ -10,7 +10,7 @@ batch are all written, in the same outer transaction, whatever one bad message d
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import asyncpg
@@ -26,6 +26,7 @@ from hub.ingest.dispatch import (
     Message,
     PendingObservation,
 )
+from hub.ingest.provision import Provisioner
 from hub.store.observations import ObservationRow, features_for_streams, insert_observations
 
 # Errors that belong to the rows of a batch, not to the database being away.
@@ -52,10 +53,58 @@ class Outcome:
         self.rejected.extend(other.rejected)
 
 
-async def write_batch(conn: asyncpg.Connection, items: Sequence[Item]) -> Outcome:
-    """Write a batch in one transaction; the caller acknowledges after this returns (committed)."""
+async def write_batch(
+    conn: asyncpg.Connection, items: Sequence[Item], provisioner: Provisioner | None = None
+) -> Outcome:
+    """Write a batch in one transaction; the caller acknowledges after this returns (committed).
+
+    Adapter readings first get their Datastreams (found or created, committed on their own: an
+    entity made for a message that is then redelivered is simply found the second time)."""
+    rejected: list[tuple[Message, IngestError]] = []
+    if provisioner is not None and any(p.reading for _, pending in items for p in pending):
+        items, rejected = await _assign_streams(conn, items, provisioner)
     async with conn.transaction():
-        return await _isolating(conn, items)
+        outcome = await _isolating(conn, items)
+    outcome.rejected.extend(rejected)
+    return outcome
+
+
+async def _assign_streams(
+    conn: asyncpg.Connection, items: Sequence[Item], provisioner: Provisioner
+) -> tuple[list[Item], list[tuple[Message, IngestError]]]:
+    """Fill in the Datastream of every reading; a message whose entities the database refuses is
+    rejected on its own, after the whole batch was tried at once."""
+    now = datetime.now(UTC)
+    readings = [p.reading for _, pending in items for p in pending if p.reading is not None]
+    try:
+        streams = await provisioner.datastreams(conn, readings, now)
+        return [_with_streams(item, streams) for item in items], []
+    except ROW_ERRORS:
+        pass
+    kept: list[Item] = []
+    rejected: list[tuple[Message, IngestError]] = []
+    for message, pending in items:
+        mine = [p.reading for p in pending if p.reading is not None]
+        try:
+            streams = await provisioner.datastreams(conn, mine, now)
+        except ROW_ERRORS as error:
+            rejected.append(
+                (message, IngestError(REJECTED, f"cannot provision its entities: {_describe(error)}"))
+            )
+            continue
+        kept.append(_with_streams((message, pending), streams))
+    return kept, rejected
+
+
+def _with_streams(item: Item, streams: dict[str, tuple[int, int | None]]) -> Item:
+    message, pending = item
+    return message, [_assigned(p, streams) if p.reading is not None else p for p in pending]
+
+
+def _assigned(pending: PendingObservation, streams: dict[str, tuple[int, int | None]]) -> PendingObservation:
+    assert pending.reading is not None
+    datastream_id, feature_id = streams[pending.reading.stream_key]
+    return replace(pending, datastream_id=datastream_id, feature_of_interest_id=feature_id)
 
 
 async def _isolating(conn: asyncpg.Connection, items: Sequence[Item]) -> Outcome:

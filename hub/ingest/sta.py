@@ -76,7 +76,9 @@ def pending_observation(body: object, parent: tuple[str, int] | None) -> Pending
         result_quality=values.get("resultQuality"),
         valid_time=_interval(values.get("validTime")),
         parameters=_object(values.get("parameters")),
-        **links,
+        datastream_id=links.get("datastream_id"),
+        multi_datastream_id=links.get("multi_datastream_id"),
+        feature_of_interest_id=links.get("feature_of_interest_id"),
     )
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import asyncpg
 
 from hub.ingest.dispatch import HANDLER_FAILED, Dispatcher, Echo, IngestError, Message
+from hub.ingest.provision import Provisioner
 from hub.ingest.resolve import Item, Outcome, write_batch
 from hub.store.write import Change
 from schemas.model import OBSERVATION
@@ -111,8 +112,10 @@ class BatchWriter:
         stats: IngestStats,
         batch_size: int = 2000,
         batch_ms: int = 50,
+        provisioner: Provisioner | None = None,
     ) -> None:
         self.pool, self.dispatcher, self.outlets, self.stats = pool, dispatcher, outlets, stats
+        self.provisioner = provisioner
         self.batch_size = batch_size
         self.batch_age = batch_ms / 1000
         self._open: list[Item] = []
@@ -224,7 +227,7 @@ class BatchWriter:
         while batch:
             try:
                 async with self.pool.acquire() as conn:
-                    outcome = await write_batch(conn, batch)
+                    outcome = await write_batch(conn, batch, self.provisioner)
             except DB_DOWN as error:
                 self.stats.db_retries += 1
                 self._log.warning("db", "ingest: database unavailable (%s); retrying", error)

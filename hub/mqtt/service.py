@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 
 import asyncpg
@@ -16,7 +17,9 @@ import orjson
 from aiohttp import web
 
 from hub.config import Settings
+from hub.ingest.adapters import register_adapters
 from hub.ingest.dispatch import Dispatcher, Handler, IngestError, Message
+from hub.ingest.provision import Provisioner
 from hub.ingest.sta import register_sta
 from hub.ingest.writer import BatchWriter, IngestStats, Outlets
 from hub.mqtt.client import MqttClient
@@ -24,6 +27,7 @@ from hub.mqtt.notify import Notifier, base_url_of, version_prefixes
 from hub.mqtt.topics import TopicFilter, dead_letter_topic
 from hub.store.write import Change
 
+log = logging.getLogger("twinhub.mqtt")
 DEAD_LETTER_PAYLOAD_MAX = 64 * 1024  # characters of the original payload quoted in a dead letter
 
 
@@ -40,11 +44,19 @@ class IngestService:
         self.settings = settings
         self.dispatcher = Dispatcher(settings.max_body_bytes)
         register_sta(self.dispatcher)
+        for line in register_adapters(self.dispatcher.register, settings):
+            log.info("ingest adapter %s", line)
         self.stats = IngestStats()
         self.client = MqttClient(settings, [], self._deliver, client_id)
         outlets = Outlets(self.client.done, self._dead_letter, committed, self.client.is_current)
         self.writer = BatchWriter(
-            pool, self.dispatcher, outlets, self.stats, settings.ingest_batch_size, settings.ingest_batch_ms
+            pool,
+            self.dispatcher,
+            outlets,
+            self.stats,
+            settings.ingest_batch_size,
+            settings.ingest_batch_ms,
+            Provisioner(settings.dataset_labels),
         )
         self.stats.connected = lambda: self.client.connected
         self.stats.buffer_depth = lambda: self.client.depth

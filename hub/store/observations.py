@@ -78,7 +78,8 @@ def _extent_update(table: str, column: str) -> str:
     FROM (
         SELECT {column} AS stream_id,
                min(phenomenon_time_start) AS ps, max(phenomenon_time_end) AS pe,
-               min(result_time) AS rs, max(result_time) AS re, max(phenomenon_time_start) AS lt, count(*) AS n,
+               min(result_time) AS rs, max(result_time) AS re,
+               max(phenomenon_time_start) AS lt, count(*) AS n,
                (array_agg(id {latest}))[1] AS last_id,
                (array_agg(result {latest}))[1] AS last_result
         FROM o WHERE {column} IS NOT NULL GROUP BY {column}

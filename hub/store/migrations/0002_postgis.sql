@@ -16,12 +16,12 @@ BEGIN
         RAISE NOTICE 'PostGIS is available but this role may not create it: geometry columns not created';
         RETURN;
     END;
-    -- A GeoJSON Feature carries its geometry one level down.
+    -- A GeoJSON Feature carries its geometry one level down; it may be null (RFC 7946 §3.2).
     EXECUTE $f$
         CREATE FUNCTION twinhub_geometry(doc jsonb) RETURNS geometry
         LANGUAGE sql IMMUTABLE PARALLEL SAFE
-        RETURN ST_SetSRID(ST_GeomFromGeoJSON(
-            CASE WHEN doc->>'type' = 'Feature' THEN doc->'geometry' ELSE doc END), 4326)
+        RETURN ST_SetSRID(ST_GeomFromGeoJSON(NULLIF(
+            CASE WHEN doc->>'type' = 'Feature' THEN doc->'geometry' ELSE doc END, 'null'::jsonb)), 4326)
     $f$;
     EXECUTE 'ALTER TABLE locations ADD COLUMN geom geometry GENERATED ALWAYS AS (twinhub_geometry(location)) STORED';
     EXECUTE 'ALTER TABLE features_of_interest ADD COLUMN geom geometry GENERATED ALWAYS AS (twinhub_geometry(feature)) STORED';
