@@ -11,13 +11,12 @@ network server's `uplink_message.received_at`; resultTime is the top-level `rece
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Any, NamedTuple, TypeVar
+from datetime import datetime
+from typing import Any, NamedTuple
 
-from adapters.base import Adapter, AdapterContext, AdapterError, Message, instant
+from adapters.base import Adapter, AdapterContext, Message, instant
+from adapters.fields import Fields, is_number
 from schemas.reading import Reading
 
 NAME = "ttn"
@@ -39,8 +38,6 @@ MODELS: dict[str, Table] = {
     "lht65": DRAGINO_LHT65,
 }
 
-T = TypeVar("T")
-
 
 class Gateway(NamedTuple):
     """What one rx_metadata entry tells about the reception."""
@@ -51,61 +48,9 @@ class Gateway(NamedTuple):
     time: datetime | None
 
 
-def _fail(field: str, message: str) -> AdapterError:
-    return AdapterError(NAME, field, message)
-
-
-def _decode(payload: bytes) -> Any:
-    try:
-        return json.loads(payload)
-    except (ValueError, RecursionError):
-        raise _fail("payload", "is not JSON") from None
-
-
-def _object(value: Any, field: str) -> dict[str, Any]:
-    if value is None:
-        raise _fail(field, "missing")
-    if not isinstance(value, dict):
-        raise _fail(field, "is not an object")
-    return value
-
-
-def _text(value: Any, field: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise _fail(field, "is not a non-empty string")
-    return value
-
-
-def _is_number(value: Any) -> bool:
-    try:
-        return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
-    except OverflowError:
-        return False
-
-
-def _number(value: Any, field: str) -> float:
-    if not _is_number(value):
-        raise _fail(field, "is not a finite number")
-    number: float = value
-    return number
-
-
-def _time(value: Any, field: str) -> datetime:
-    text = _text(value, field)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise _fail(field, "is not an ISO 8601 time") from None
-    if moment.tzinfo is None:
-        raise _fail(field, "has no UTC offset")
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError:
-        raise _fail(field, "is out of range") from None
-
-
-def _maybe(value: Any, field: str, check: Callable[[Any, str], T]) -> T | None:
-    return None if value is None else check(value, field)
+_FIELDS = Fields(NAME)
+_fail, _decode, _object, _text = _FIELDS.fail, _FIELDS.decode, _FIELDS.object, _FIELDS.text
+_number, _time, _maybe, _is_number = _FIELDS.number, _FIELDS.time, _FIELDS.maybe, is_number
 
 
 def _gateways(uplink: dict[str, Any]) -> list[Gateway]:

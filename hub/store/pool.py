@@ -15,7 +15,8 @@ def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
+async def init_connection(conn: asyncpg.Connection) -> None:
+    """The codecs every connection of the hub gets."""
     # orjson keeps JSON types exactly (number, string, bool, null, object, array).
     for typename in ("jsonb", "json"):
         await conn.set_type_codec(typename, encoder=_dumps, decoder=orjson.loads, schema="pg_catalog")
@@ -42,7 +43,7 @@ async def create_pool(
             # Planning each execution costs ~0.2 ms.
             "plan_cache_mode": "force_custom_plan",
         },
-        init=_init_connection,
+        init=init_connection,
         # The default reset query costs a round trip per release (LIMITS.md);
         # requests never leave session state behind, so skip it.
         reset=_keep_session,

@@ -22,6 +22,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from hub.config import Settings
+from hub.store.pool import create_pool, init_connection
 from hub.store.write import Writer
 from schemas.model import FEATURE_OF_INTEREST, MULTI_DATASTREAM, THING
 
@@ -194,7 +195,7 @@ def _datastream(index: int) -> dict[str, Any]:
 async def make_entities(dsn: str, datastreams: int = 3) -> Entities:
     """A Thing with a Location, `datastreams` Datastreams, a MultiDatastream and a FeatureOfInterest."""
     conn = await asyncpg.connect(dsn)
-    await _codecs(conn)
+    await init_connection(conn)
     try:
         async with conn.transaction():
             writer = Writer(conn, datetime.now(UTC))
@@ -247,13 +248,6 @@ def hub_settings(dsn: str, broker: Broker, tmp_path: Path, **extra: Any) -> Sett
     return Settings(**values)
 
 
-async def _codecs(conn: asyncpg.Connection) -> None:
-    for typename in ("jsonb", "json"):
-        await conn.set_type_codec(
-            typename, encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads, schema="pg_catalog"
-        )
-
-
 async def make_pool(dsn: str) -> asyncpg.Pool:
-    """A pool with the hub's codecs (jsonb through orjson), as hub.store.pool makes it."""
-    return await asyncpg.create_pool(dsn, min_size=1, max_size=4, init=_codecs)
+    """A small pool made exactly as the hub makes its own (codecs, settings)."""
+    return await create_pool(dsn, min_size=1, max_size=4)
