@@ -5,6 +5,7 @@ hub/http/operations.py (OGC 18-088 §9, §10, §14) or a JSON $batch (§12), and
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 from aiohttp import web
@@ -112,4 +113,18 @@ async def handle_root(request: web.Request) -> web.StreamResponse:
     state = AppState.of(request)
     base = service_root(request, state.settings)
     sets = [{"name": name, "url": f"{base}/{name}"} for name in ENTITY_SETS]
-    return to_web(StaResponse(200, {"value": sets, "serverSettings": {"conformance": list(CONFORMANCE)}}))
+    settings: dict[str, Any] = {"conformance": list(CONFORMANCE)}
+    if state.settings.mqtt_url:
+        # STA-NOTES 6: the MQTT classes work only with a broker, and say where it is.
+        parts = urlsplit(state.settings.mqtt_url)
+        endpoints = [urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))]  # no credentials
+        for uri in MQTT_CONFORMANCE:
+            settings["conformance"].append(uri)
+            settings[uri] = {"endpoints": endpoints}
+    return to_web(StaResponse(200, {"value": sets, "serverSettings": settings}))
+
+
+MQTT_CONFORMANCE = (
+    "http://www.opengis.net/spec/iot_sensing/1.1/req/create-observations-via-mqtt/observations-creation",
+    "http://www.opengis.net/spec/iot_sensing/1.1/req/receive-updates-via-mqtt/receive-updates",
+)

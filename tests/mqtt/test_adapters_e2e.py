@@ -130,3 +130,16 @@ async def test_unreadable_payload_goes_to_the_dead_letter_topic(
         assert letter["reason"].startswith("ttn: ")
     finally:
         collector.close()
+
+
+async def test_service_root_lists_the_mqtt_classes_with_the_broker(
+    hub: TestClient[Any, Any], broker: Broker
+) -> None:
+    body = await (await hub.get("/v1.1")).json()
+    settings = body["serverSettings"]
+    for uri in (
+        "http://www.opengis.net/spec/iot_sensing/1.1/req/create-observations-via-mqtt/observations-creation",
+        "http://www.opengis.net/spec/iot_sensing/1.1/req/receive-updates-via-mqtt/receive-updates",
+    ):
+        assert uri in settings["conformance"]
+        assert settings[uri]["endpoints"] == [broker.url]
