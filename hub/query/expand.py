@@ -8,9 +8,10 @@ would; to-one levels fetch the targets by id.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
-from hub.query.compile import Binds, Sql, filter_condition, order_clause, select_list
+from hub.query.compile import Binds, Sql, filter_condition, order_clause, select_list, stream_order
 from hub.query.filter import Dialect
 from hub.query.plan import ExpandPlan
 from schemas.model import Join, NavigationProperty
@@ -33,6 +34,7 @@ def compile_to_many(
     plan: ExpandPlan, parent_ids: Sequence[int], dialect: Dialect, extra: Sequence[str] = ()
 ) -> tuple[Sql, Sql | None]:
     """Each parent's page of children (one more than $top) and, with $count, each parent's total."""
+    plan = dataclasses.replace(plan, query=stream_order(plan.nav, plan.query))
     target = plan.nav.target
     binds = Binds()
     ids = binds.add(list(parent_ids))
