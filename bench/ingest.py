@@ -208,7 +208,9 @@ def publisher(
 
 def hub_worker(settings: Settings, index: int, stop: Any, out: Any) -> None:
     """One ingest process running the real IngestService until `stop` is set; reports latencies."""
-    asyncio.run(_hub(settings, index, stop, out))
+    from hub.cli import run  # the event loop `twinhub serve` runs on (uvloop where installed)
+
+    run(_hub(settings, index, stop, out))
 
 
 async def _hub(settings: Settings, index: int, stop: Any, out: Any) -> None:

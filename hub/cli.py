@@ -110,11 +110,11 @@ def serve(settings: Settings) -> int:
     """Run the HTTP server until SIGINT or SIGTERM."""
     with _database(settings) as dsn:
         settings = settings.model_copy(update={"database_url": dsn})
-        _run(_serve(settings))
+        run(_serve(settings))
     return 0
 
 
-def _run(main: Coroutine[Any, Any, None]) -> None:
+def run(main: Coroutine[Any, Any, None]) -> None:
     """Run the server on uvloop where it is installed: the socket writes of many small responses
     and database messages are most of a busy hub's time, and uvloop makes them cheaper."""
     try:
