@@ -34,9 +34,28 @@ async def read_body(request: web.Request, allowed: tuple[str, ...] = (JSON,)) ->
     if not raw.strip():
         raise BadRequestError("the request body is empty; a JSON document was expected")
     try:
-        return orjson.loads(raw)
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         raise BadRequestError(f"the request body is not valid JSON: {error}") from None
+    # PostgreSQL text and jsonb cannot hold NUL: say so instead of letting the database refuse.
+    # The byte test keeps the walk off the hot path.
+    try:
+        nul = b"\\u0000" in raw and _has_nul(body)
+    except RecursionError:
+        raise BadRequestError("the request body is nested too deeply") from None
+    if nul:
+        raise BadRequestError("the request body contains a NUL character (\\u0000), which cannot be stored")
+    return body
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def to_web(response: StaResponse) -> web.Response:

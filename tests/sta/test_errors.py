@@ -721,3 +721,14 @@ async def test_odd_requests_never_answer_500(hub: Any, method: str, path: str, b
     if response.status >= 400:
         payload = await response.json()
         assert_error(response.status, payload, response.status)
+
+
+async def test_nul_character_is_named_not_refused_by_the_database(client: Any) -> None:
+    response = await client.post("/v1.1/Things", json={"name": "a\u0000b", "description": "y"})
+    assert response.status == 400
+    body = await response.json()
+    assert body["code"] == 400
+    assert "NUL" in body["message"]
+    # an escaped backslash followed by u0000 is ordinary text
+    response = await client.post("/v1.1/Things", json={"name": "a\\u0000b", "description": "y"})
+    assert response.status == 201
