@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The `twinhub` command: serve, migrate, check-config, adapters."""
+"""The `twinhub` command: serve, migrate, check-config, adapters, dedupe."""
 
 from __future__ import annotations
 
@@ -162,11 +162,29 @@ def list_adapters(settings: Settings) -> int:
     return 0
 
 
+def dedupe(settings: Settings) -> int:
+    """Remove duplicate Observations (what QoS 1 redelivery after a crash can leave behind)."""
+    from hub.store.maintenance import remove_duplicate_observations
+
+    async def run_dedupe(dsn: str) -> int:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return await remove_duplicate_observations(conn)
+        finally:
+            await conn.close()
+
+    with _database(settings) as dsn:
+        removed = asyncio.run(run_dedupe(dsn))
+    print(f"removed {removed} duplicate Observation(s)")
+    return 0
+
+
 COMMANDS: tuple[tuple[str, Callable[[Settings], int], str], ...] = (
     ("serve", serve, "run the SensorThings HTTP server"),
     ("migrate", migrate, "apply pending database migrations"),
     ("check-config", check_config, "print the effective settings"),
     ("adapters", list_adapters, "list the ingest adapters and the topics they listen on"),
+    ("dedupe", dedupe, "remove duplicate Observations left by redelivered MQTT messages"),
 )
 
 
