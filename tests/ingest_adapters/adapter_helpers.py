@@ -9,9 +9,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from adapters.base import AdapterContext, Message
+from adapters.base import Adapter, AdapterContext, AdapterError, Message
+from adapters.vocabulary import QUANTITIES, UNITS
+from schemas.reading import Reading
 
 SAMPLES = Path(__file__).parent / "samples"
 RECEIVED_AT = datetime(2026, 3, 5, 10, 16, 0, tzinfo=UTC)
@@ -87,3 +90,24 @@ def mutated(draw: st.DrawFn, payload: bytes) -> bytes:
     document = json.loads(payload)
     path = draw(st.sampled_from(paths(document)))
     return json.dumps(replaced(document, path, draw(JSON))).encode()
+
+
+# Bounded property runs: fast enough for every `make test`.
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def parse_or_fail(adapter: Adapter, message: Message, ctx: AdapterContext | None = None) -> list[Reading]:
+    """The only outcomes allowed: readings in the vocabulary (UCUM units, UTC times), or an
+    AdapterError of this adapter; returns the readings ([] after an error)."""
+    failed_in = None
+    try:
+        readings = adapter.parse(message, ctx or context())
+    except AdapterError as error:
+        failed_in, readings = error.adapter, []
+    assert failed_in in (None, adapter.name)
+    for r in readings:
+        assert isinstance(r, Reading)
+        assert r.quantity in QUANTITIES
+        assert r.unit is None or r.unit in UNITS
+        assert r.phenomenon_time[0].tzinfo is UTC
+    return readings
