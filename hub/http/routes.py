@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hub.http import handlers
+from hub.http import handlers, health
 
 # {version} accepts the two STA versions; v1.0 clients get the same model (§2 of 18-088 lists the changes).
 VERSION = r"{version:v1\.[01]}"
@@ -26,6 +26,8 @@ async def _to_root(request: web.Request) -> web.StreamResponse:
 def add_routes(app: web.Application) -> None:
     """Register every STA route on `app`."""
     app.router.add_get("/", _to_root)
+    app.router.add_get("/health", health.handle_health)
+    app.router.add_get("/ready", health.handle_ready)
     app.router.add_get(f"/{VERSION}", handlers.handle_root)
     app.router.add_get(f"/{VERSION}/", handlers.handle_root)
     for method, handler in METHODS:

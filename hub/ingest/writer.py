@@ -55,6 +55,7 @@ class IngestStats:
     echoes: int = 0  # notifications seen on create topics and ignored
     dead_lettered: Counter[str] = field(default_factory=Counter)  # by cause
     db_retries: int = 0
+    last_progress: float = 0.0  # time.monotonic() of the last finished batch
     connected: Callable[[], bool] = lambda: False  # whether the broker connection is up
     buffer_depth: Callable[[], int] = lambda: 0  # received and not yet finished
 
@@ -244,6 +245,7 @@ class BatchWriter:
             return
 
     def _finish(self, outcome: Outcome) -> None:
+        self.stats.last_progress = time.monotonic()
         changes: list[Change] = []
         for message, ids in outcome.stored:
             changes.extend(Change(OBSERVATION, entity_id, "create") for entity_id in ids)

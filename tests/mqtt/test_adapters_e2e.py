@@ -143,3 +143,12 @@ async def test_service_root_lists_the_mqtt_classes_with_the_broker(
     ):
         assert uri in settings["conformance"]
         assert settings[uri]["endpoints"] == [broker.url]
+
+
+async def test_ready_reports_the_broker_and_ingest(hub: TestClient[Any, Any]) -> None:
+    response = await hub.get("/ready")
+    assert response.status == 200
+    checks = (await response.json())["checks"]
+    assert checks["database"] is True
+    assert checks["broker"] is True
+    assert checks["ingest_stalled"] is False
