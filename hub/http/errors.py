@@ -41,6 +41,18 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (asyncpg.QueryCanceledError, 503),  # statement_timeout: the query was too expensive
     (asyncpg.DataError, 400),
     (asyncpg.IntegrityConstraintViolationError, 409),
+    # The database went away (restart, failover, network): not the client's fault, and worth a retry.
+    (asyncpg.PostgresConnectionError, 503),
+    (asyncpg.CannotConnectNowError, 503),
+    (asyncpg.exceptions.AdminShutdownError, 503),
+    (ConnectionError, 503),
+)
+
+UNAVAILABLE = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    ConnectionError,
 )
 
 REQUEST_ID = "X-Request-Id"
@@ -68,6 +80,9 @@ def _from_http_exception(error: web.HTTPException) -> web.StreamResponse:
 
 
 def _message(error: Exception) -> str:
+    if isinstance(error, UNAVAILABLE):
+        log.warning("database unavailable: %s", error)
+        return "the database is unavailable at the moment; try again shortly"
     if isinstance(error, asyncpg.QueryCanceledError):
         return "the query took longer than the server's statement timeout; narrow the $filter or use $top"
     if isinstance(error, asyncpg.PostgresError):
