@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The `twinhub` command: serve, migrate, check-config, adapters, dedupe."""
+"""The `twinhub` command: serve, migrate, check-config, adapters, dedupe, ingest."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
+import subprocess
 import sys
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
@@ -52,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the twinhub command line; return the process exit code."""
     args = _parser().parse_args(argv)
     command: Callable[[Settings], int] = args.command
+    _INVOCATION["config"] = args.config  # ingest workers are started with the same file
     try:
         settings = load_settings(args.config)
         _configure_logging(settings.log_level)
@@ -107,11 +110,72 @@ def _configure_logging(level: str) -> None:
 
 
 def serve(settings: Settings) -> int:
-    """Run the HTTP server until SIGINT or SIGTERM."""
+    """Run the HTTP server (and, with a broker, ingest) until SIGINT or SIGTERM."""
     with _database(settings) as dsn:
         settings = settings.model_copy(update={"database_url": dsn})
-        run(_serve(settings))
+        extra = settings.ingest_workers - 1 if settings.mqtt_url else 0
+        if extra:
+            # The processes split the stream through one MQTT 5 shared subscription.
+            settings = settings.model_copy(
+                update={"mqtt_share_group": settings.mqtt_share_group or "twinhub"}
+            )
+        with _ingest_workers(settings, extra):
+            run(_serve(settings))
     return 0
+
+
+def ingest(settings: Settings) -> int:
+    """Run MQTT ingest and change notifications only, no HTTP (what --ingest-workers starts)."""
+    if not settings.mqtt_url:
+        raise Failure(f"ingest needs a broker: set {env_var('mqtt_url')}")
+    with _database(settings) as dsn:
+        run(_ingest(settings.model_copy(update={"database_url": dsn})))
+    return 0
+
+
+async def _ingest(settings: Settings) -> None:
+    from hub.mqtt.service import running_ingest
+    from hub.store.pool import create_pool
+
+    assert settings.database_url is not None
+    pool = await create_pool(settings.database_url, 1, 4, settings.statement_timeout_ms)
+    try:
+        async with running_ingest(settings, pool, []):
+            log.info("twinhub ingest worker %s running", settings.mqtt_client_id)
+            await _until_stopped()
+    finally:
+        await pool.close()
+
+
+@contextmanager
+def _ingest_workers(settings: Settings, count: int) -> Iterator[None]:
+    """Start `count` `twinhub ingest` processes next to this one; stop them when it stops."""
+    workers = []
+    for index in range(1, count + 1):
+        env = dict(os.environ)  # the child reads its settings like this process did, plus:
+        env.update(
+            {
+                env_var("database_url"): str(settings.database_url),
+                env_var("mqtt_share_group"): str(settings.mqtt_share_group),
+                env_var("mqtt_client_id"): f"{settings.mqtt_client_id}-w{index}",
+                env_var("migrate_on_start"): "false",
+            }
+        )
+        command = [sys.executable, "-m", "hub.cli", "ingest"]
+        if _INVOCATION["config"] is not None:
+            command += ["--config", str(_INVOCATION["config"])]
+        workers.append(subprocess.Popen(command, env=env))
+        log.info("started ingest worker %d (pid %d)", index, workers[-1].pid)
+    try:
+        yield
+    finally:
+        for worker in workers:
+            worker.terminate()  # SIGTERM: the worker flushes, commits and acks its open batch
+        for worker in workers:
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
 
 
 def run(main: Coroutine[Any, Any, None]) -> None:
@@ -179,12 +243,15 @@ def dedupe(settings: Settings) -> int:
     return 0
 
 
+_INVOCATION: dict[str, Path | None] = {"config": None}
+
 COMMANDS: tuple[tuple[str, Callable[[Settings], int], str], ...] = (
     ("serve", serve, "run the SensorThings HTTP server"),
     ("migrate", migrate, "apply pending database migrations"),
     ("check-config", check_config, "print the effective settings"),
     ("adapters", list_adapters, "list the ingest adapters and the topics they listen on"),
     ("dedupe", dedupe, "remove duplicate Observations left by redelivered MQTT messages"),
+    ("ingest", ingest, "run MQTT ingest only, no HTTP (as started by ingest_workers)"),
 )
 
 

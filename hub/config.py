@@ -98,6 +98,9 @@ class Settings(pydantic.BaseModel, frozen=True, extra="forbid"):
     ingest_buffer_max: int = Field(
         20000, ge=1, description="Received but not yet committed messages before the hub stops reading."
     )
+    ingest_workers: int = Field(
+        1, ge=1, le=64, description="Ingest processes of `twinhub serve` (they share one MQTT subscription)."
+    )
     dead_letter_prefix: str = Field(
         "twinhub/errors", description="Topic prefix under which rejected ingest messages are published."
     )

@@ -110,6 +110,46 @@ INGEST = web.AppKey("ingest", IngestStats)
 MQTT = web.AppKey("mqtt", IngestService)
 
 
+@contextlib.asynccontextmanager
+async def running_ingest(
+    settings: Settings, pool: asyncpg.Pool, listeners: list[Callable[[Sequence[Change]], None]]
+) -> AsyncIterator[IngestService]:
+    """Ingest and change notifications on one broker connection, for as long as the block runs.
+
+    `listeners` hear about every committed change (HTTP writes included, when the app shares
+    its list); the notifier joins them for the block's lifetime."""
+
+    def committed(changes: Sequence[Change]) -> None:
+        for hear in listeners:
+            hear(changes)
+
+    service = IngestService(settings, pool, committed)
+    notifier = Notifier(
+        pool,
+        service.publish,
+        base_url_of(settings),
+        qos=settings.mqtt_qos,
+        version_prefixes=version_prefixes(settings.mqtt_publish_v10),
+    )
+    listeners.append(notifier.on_commit)
+    notifications = asyncio.create_task(notifier.run(), name="mqtt-notifications")
+    service.start()
+    try:
+        yield service
+    finally:
+        # Ingest first: its last batch's changes still reach the notifier, which drains them
+        # over the connection before it closes.
+        try:
+            await service.stop_ingest()
+            listeners.remove(notifier.on_commit)
+            await notifier.close()
+        finally:
+            notifications.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await notifications
+            service.disconnect()
+
+
 def mqtt_context(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
     """A cleanup_ctx that runs the broker connection and ingest for the app's lifetime."""
 
@@ -117,32 +157,9 @@ def mqtt_context(settings: Settings) -> Callable[[web.Application], AsyncIterato
         from hub.http.context import STATE  # the app layer; ingest itself never needs aiohttp
 
         state = app[STATE]
-        service = IngestService(settings, state.pool, state.committed)
-        notifier = Notifier(
-            state.pool,
-            service.publish,
-            base_url_of(settings),
-            qos=settings.mqtt_qos,
-            version_prefixes=version_prefixes(settings.mqtt_publish_v10),
-        )
-        state.change_listeners.append(notifier.on_commit)
-        notifications = asyncio.create_task(notifier.run(), name="mqtt-notifications")
-        app[INGEST] = service.stats
-        app[MQTT] = service
-        service.start()
-        try:
+        async with running_ingest(settings, state.pool, state.change_listeners) as service:
+            app[INGEST] = service.stats
+            app[MQTT] = service
             yield
-        finally:
-            # Ingest first: its last batch's changes still reach the notifier, which drains them
-            # over the connection before it closes.
-            try:
-                await service.stop_ingest()
-                state.change_listeners.remove(notifier.on_commit)
-                await notifier.close()
-            finally:
-                notifications.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await notifications
-                service.disconnect()
 
     return context

@@ -232,3 +232,46 @@ async def test_hub_killed_mid_stream_loses_nothing_acknowledged(
 
 async def _count_at_least(dsn: str, n: int) -> bool:
     return await count(dsn) >= n
+
+
+# ---- ingest workers (serve starts more ingest processes in one share group) ---------------------
+
+
+def _spawn_serve(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    with log_path.open("ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "hub.cli", "serve"], env=env, stdout=log, stderr=log)
+
+
+async def test_serve_with_two_ingest_workers_stores_each_observation_once(
+    clean_db: str, broker: Broker, tmp_path: Path
+) -> None:
+    e = await make_entities(clean_db, datastreams=10)
+    log_path = tmp_path / "hub.log"
+    env = {
+        **os.environ,
+        "TWINHUB_DATABASE_URL": clean_db,
+        "TWINHUB_MQTT_URL": broker.url,
+        "TWINHUB_MQTT_CLIENT_ID": "twinhub-workers",
+        "TWINHUB_HTTP_PORT": str(free_port()),
+        "TWINHUB_MIGRATE_ON_START": "false",
+        "TWINHUB_DATA_DIR": str(tmp_path / "data"),
+        "TWINHUB_INGEST_WORKERS": "2",
+        "TWINHUB_LOG_LEVEL": "INFO",
+    }
+    hub = _spawn_serve(env, log_path)
+    try:
+        # Both processes subscribe to the same $share group before the stream starts.
+        await wait_for(lambda: log_path.read_text().count("running") >= 1, within=30)
+        await wait_for(lambda: "listening on" in log_path.read_text(), within=30)
+        await asyncio.sleep(1.0)
+        messages = _messages(e.datastreams, 2000)
+        await asyncio.to_thread(publish_all, broker.port, messages)
+        await wait_for(lambda: _count_at_least(clean_db, 2000), within=60)
+        await asyncio.sleep(0.5)
+    finally:
+        hub.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(hub.wait, 30)
+    assert await results(clean_db) == list(range(2000))  # all stored, none twice
+    text = log_path.read_text()
+    assert "started ingest worker 1" in text
+    assert "twinhub ingest worker twinhub-workers-w1 running" in text
