@@ -9,6 +9,7 @@ for a new column, one line in a migration.
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -30,7 +31,9 @@ class Kind(enum.Enum):
 TWO_COLUMN_KINDS = frozenset({Kind.TIME, Kind.INTERVAL})
 
 
-@dataclass(frozen=True)
+# The model's objects are singletons declared below: identity is equality, and hashing by
+# identity keeps them cheap as dict and cache keys on hot paths (rendering, notifications).
+@dataclass(frozen=True, eq=False)
 class Property:
     """An entity property: its STA name, SQL column and rules."""
 
@@ -67,7 +70,7 @@ class LinkTable:
     rank_column: str | None = None  # keeps the order of an ordered link (MultiDatastream ObservedProperties)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class NavigationProperty:
     """A navigation property: target type, cardinality and how to join."""
 
@@ -85,7 +88,7 @@ class NavigationProperty:
         return ENTITY_TYPES[self.target_name]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class EntityType:
     """One STA entity type: its entity set, table, properties and navigation properties."""
 
@@ -107,6 +110,9 @@ class EntityType:
 
     def inverse(self, nav: NavigationProperty) -> NavigationProperty | None:
         """The navigation property on nav's target that walks nav backwards."""
+        return _inverse(self, nav)
+
+    def _find_inverse(self, nav: NavigationProperty) -> NavigationProperty | None:
         for back in nav.target.navigation:
             if back.target_name != self.name:
                 continue
@@ -118,6 +124,11 @@ class EntityType:
             elif {nav.join, back.join} == {Join.FORWARD, Join.REVERSE} and back.column == nav.column:
                 return back
         return None
+
+
+@functools.cache
+def _inverse(source: EntityType, nav: NavigationProperty) -> NavigationProperty | None:
+    return source._find_inverse(nav)
 
 
 def _named(name: str, column: str = "") -> Property:
