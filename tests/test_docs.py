@@ -32,3 +32,17 @@ def test_every_command_is_in_the_readme(command: str) -> None:
 def test_readme_opens_with_the_two_commands() -> None:
     block = README.split("```sh", 1)[1].split("```", 1)[0]
     assert [line.split("#")[0].strip() for line in block.strip().splitlines()] == ["make demo", "make test"]
+
+
+def test_readme_config_example_loads(tmp_path: Path) -> None:
+    from adapters.generic import check_options
+    from hub.config import load_settings
+
+    example = README.split("```toml", 1)[1].split("```", 1)[0]
+    config = tmp_path / "twinhub.toml"
+    config.write_text(example)
+    settings = load_settings(config, environ={})
+    assert settings.adapters is not None
+    assert set(settings.adapters) == set(FAMILIES)
+    assert settings.dataset_labels["serviceName"] == "HH_STA_Klima"
+    check_options(settings.adapter_options["generic"])  # raises on a bad mapping
