@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import asyncpg
+import orjson
 
 from hub.errors import BadLinkError
 from hub.ingest.dispatch import (
@@ -135,6 +136,8 @@ async def _write_items(conn: asyncpg.Connection, items: Sequence[Item]) -> Outco
             kept.append((message, [links.row(p, message.received_at) for p in pending]))
         except IngestError as error:
             outcome.rejected.append((message, error))
+    if links.deduplicated:
+        kept = await _without_known(conn, kept, links.deduplicated)
     ids = await insert_observations(conn, [row for _, rows in kept for row in rows])
     start = 0
     for message, rows in kept:
@@ -151,6 +154,7 @@ class Links:
     multi_arity: dict[int, int]  # MultiDatastream id -> number of ObservedProperties
     features: set[int]
     derived: dict[tuple[str, int], int | IngestError]  # (table, stream id) -> feature or why none
+    deduplicated: set[int] = field(default_factory=set)  # Datastreams that opted into DEDUPLICATE
 
     @classmethod
     async def load(cls, conn: asyncpg.Connection, pending: Sequence[PendingObservation]) -> Links:
@@ -158,11 +162,13 @@ class Links:
         ds = {p.datastream_id for p in pending if p.datastream_id is not None}
         md = {p.multi_datastream_id for p in pending if p.multi_datastream_id is not None}
         foi = {p.feature_of_interest_id for p in pending if p.feature_of_interest_id is not None}
+        datastreams, deduplicated = await _datastreams(conn, ds)
         links = cls(
-            datastreams=await _existing(conn, "datastreams", ds),
+            datastreams=datastreams,
             multi_arity=await _multi_arity(conn, md),
             features=await _existing(conn, "features_of_interest", foi),
             derived={},
+            deduplicated=deduplicated,
         )
         need = [p for p in pending if p.feature_of_interest_id is None]
         derive_ds = {p.datastream_id for p in need if p.datastream_id in links.datastreams}
@@ -216,6 +222,61 @@ class Links:
             reason = f"Observation.result: a MultiDatastream Observation needs an array of {arity} results"
             raise IngestError(INVALID, reason)
         return "multi_datastreams", p.multi_datastream_id
+
+
+# A Datastream whose properties carry {"twinhub:deduplicate": true} stores an Observation arriving
+# over MQTT only when it has no Observation at that phenomenonTime yet: a QoS 1 redelivery after a
+# crash between commit and acknowledgement then leaves no duplicate (docs/mqtt.md).
+DEDUPLICATE = "twinhub:deduplicate"
+
+
+async def _datastreams(conn: asyncpg.Connection, ids: Iterable[int]) -> tuple[set[int], set[int]]:
+    """The Datastreams that exist, and those of them that opted into deduplication."""
+    wanted = sorted(ids)
+    if not wanted:
+        return set(), set()
+    records = await conn.fetch(
+        "SELECT id, coalesce(properties @> $2::text::jsonb, false) AS dedupe FROM datastreams "
+        "WHERE id = ANY($1::bigint[])",
+        wanted,
+        orjson.dumps({DEDUPLICATE: True}).decode(),
+    )
+    return {r["id"] for r in records}, {r["id"] for r in records if r["dedupe"]}
+
+
+_KNOWN_SQL = """
+SELECT DISTINCT o.datastream_id, o.phenomenon_time_start FROM observations o
+JOIN unnest($1::bigint[], $2::timestamptz[]) AS u(d, t)
+  ON o.datastream_id = u.d AND o.phenomenon_time_start = u.t"""
+
+
+async def _without_known(
+    conn: asyncpg.Connection, kept: list[tuple[Message, list[ObservationRow]]], streams: set[int]
+) -> list[tuple[Message, list[ObservationRow]]]:
+    """Drop the rows of deduplicating Datastreams whose phenomenonTime is already stored (or already
+    earlier in this batch); their messages still count as stored and are acknowledged."""
+    keys = [
+        (r.datastream_id, r.phenomenon_time_start)
+        for _, rows in kept
+        for r in rows
+        if r.datastream_id in streams
+    ]
+    if not keys:
+        return kept
+    records = await conn.fetch(_KNOWN_SQL, [k[0] for k in keys], [k[1] for k in keys])
+    seen = {(r["datastream_id"], r["phenomenon_time_start"]) for r in records}
+    result = []
+    for message, rows in kept:
+        fresh = []
+        for row in rows:
+            key = (row.datastream_id, row.phenomenon_time_start)
+            if row.datastream_id in streams:
+                if key in seen:
+                    continue
+                seen.add(key)
+            fresh.append(row)
+        result.append((message, fresh))
+    return result
 
 
 async def _existing(conn: asyncpg.Connection, table: str, ids: Iterable[int]) -> set[int]:

@@ -171,6 +171,31 @@ async def test_duplicates_are_stored_twice_by_default(hub: Hub, clean_db: str, b
     assert await count(clean_db) == 2
 
 
+async def test_a_deduplicating_datastream_stores_a_redelivered_observation_once(
+    hub: Hub, clean_db: str, broker: Broker
+) -> None:
+    """Opt-in: {"twinhub:deduplicate": true} in a Datastream's properties drops an Observation whose
+    phenomenonTime that Datastream already has (in the store or earlier in the batch)."""
+    e = await make_entities(clean_db)
+    stream = e.datastreams[0]
+    conn = await asyncpg.connect(clean_db)
+    try:
+        await conn.execute(
+            """UPDATE datastreams SET properties = '{"twinhub:deduplicate": true}' WHERE id = $1""", stream
+        )
+    finally:
+        await conn.close()
+    topic = f"v1.1/Datastreams({stream})/Observations"
+    first = orjson.dumps({"result": 9, "phenomenonTime": "2024-01-01T00:00:00Z"})
+    other = orjson.dumps({"result": 10, "phenomenonTime": "2024-01-01T00:05:00Z"})
+    publish_all(broker.port, [(topic, first), (topic, first), (topic, other)])
+    await wait_for(lambda: hub.service.stats.acknowledged >= 3)
+    publish_all(broker.port, [(topic, first)])  # a later redelivery, in another batch
+    await wait_for(lambda: hub.service.stats.acknowledged >= 4)
+    assert sorted(await results(clean_db)) == [9, 10]
+    assert not hub.service.stats.dead_lettered  # duplicates are acknowledged, not rejected
+
+
 @pytest.mark.parametrize("protocol", ["3.1.1"])
 async def test_mqtt_311(
     protocol: str, clean_db: str, pool: asyncpg.Pool, broker: Broker, tmp_path: Path
