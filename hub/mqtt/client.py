@@ -63,6 +63,9 @@ class BrokerAddress:
         )
 
 
+OUTGOING_QUEUE_MAX = 20_000
+
+
 class MqttClient:
     """One paho client: subscriptions, batched hand-over, manual acks, publish for others."""
 
@@ -120,7 +123,11 @@ class MqttClient:
         if self.address.username is not None:
             client.username_pw_set(self.address.username, self.address.password)
         client.reconnect_delay_set(1, 30)
-        client.max_queued_messages_set(0)
+        # Outgoing QoS 1 messages (notifications, dead letters) wait here for their PUBACK; an
+        # overloaded or absent broker would otherwise grow it without bound (RSS rose to ~270 MB
+        # under an ingest overload). Past the cap paho refuses the publish: notifications are
+        # best effort, the data is safe in the store.
+        client.max_queued_messages_set(OUTGOING_QUEUE_MAX)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
