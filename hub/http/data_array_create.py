@@ -3,9 +3,11 @@
 
 The body is a JSON array of {"Datastream" | "MultiDatastream": reference, "components": [...],
 "dataArray": [[...], ...]}. Every row is validated like a single POST (it becomes an Observation
-body for Writer.observation_row); the valid rows are inserted with one statement in one
-transaction. The answer is a JSON array of selfLinks in input order with "error" in place of
-each row that failed (FROST); a request that is malformed as a whole is a 400.
+body for the same validation the MQTT ingest and the group-committed POSTs use), the links of all
+rows are checked together (one query per kind of link, not per row), and the valid rows are
+inserted with one statement in one transaction. The answer is a JSON array of selfLinks in
+input order with "error" in place of each row that failed (FROST); a request that is malformed
+as a whole is a 400.
 """
 
 from __future__ import annotations
@@ -20,9 +22,12 @@ from hub.http.context import AppState
 from hub.http.exchange import StaRequest, StaResponse, transaction
 from hub.http.mutations import now
 from hub.http.render import self_link
+from hub.ingest.dispatch import IngestError, PendingObservation
+from hub.ingest.resolve import Links
+from hub.ingest.sta import pending_observation
 from hub.query.path import PathError
 from hub.store.observations import ObservationRow, insert_observations
-from hub.store.write import Change, Writer
+from hub.store.write import Change
 from schemas.entities import ValidationError
 from schemas.model import OBSERVATION
 
@@ -33,13 +38,7 @@ COMPONENTS = frozenset(
 STREAMS = ("Datastream", "MultiDatastream")
 ERROR = "error"
 # What makes one row fail rather than the whole request: the client's input, not the server.
-ROW_ERRORS = (
-    StaError,
-    ValidationError,
-    PathError,
-    asyncpg.DataError,
-    asyncpg.IntegrityConstraintViolationError,
-)
+ROW_ERRORS = (StaError, ValidationError, PathError)
 
 
 @dataclass(frozen=True)
@@ -96,15 +95,21 @@ def row_body(group: _Group, row: object) -> dict[str, Any]:
     return body
 
 
-async def _validate(writer: Writer, group: _Group, row: object) -> ObservationRow | None:
-    """The row ready for insertion, or None when it is invalid.
-
-    Each row runs in a SAVEPOINT: a lookup that fails must not abort the whole transaction."""
+def _pending(group: _Group, row: object) -> PendingObservation | None:
+    """The validated Observation of one row (its links still unchecked), or None when invalid."""
     try:
-        body = row_body(group, row)
-        async with writer.conn.transaction():
-            return await writer.observation_row(body, None)
+        return pending_observation(row_body(group, row), None)
     except ROW_ERRORS:
+        return None
+
+
+def _row(links: Links, pending: PendingObservation | None, received_at: float) -> ObservationRow | None:
+    """The row ready for insertion, or None when one of its links is missing."""
+    if pending is None:
+        return None
+    try:
+        return links.row(pending, received_at)
+    except IngestError:
         return None
 
 
@@ -113,10 +118,11 @@ async def create_observations(
 ) -> StaResponse:
     """Validate every row, insert the valid ones with one statement, answer their selfLinks."""
     groups = parse_groups(request.body)
-    bodies = [(group, row) for group in groups for row in group.rows]
+    pending = [_pending(group, row) for group in groups for row in group.rows]
+    received_at = now().timestamp()
     async with transaction(state, conn) as db:
-        writer = Writer(db, now())
-        rows = [await _validate(writer, group, row) for group, row in bodies]
+        checked = await Links.load(db, [p for p in pending if p is not None])
+        rows = [_row(checked, p, received_at) for p in pending]
         valid = [row for row in rows if row is not None]
         ids = iter(await insert_observations(db, valid) if valid else [])
     links: list[str] = []

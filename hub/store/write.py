@@ -262,18 +262,6 @@ class Writer:
 
     # ---- Observations -----------------------------------------------------------------------
 
-    async def observation_row(
-        self, body: object, parent: ParentLink | None, where: str = "Observation"
-    ) -> obs.ObservationRow:
-        """Validate an Observation body and resolve its links, without inserting it.
-
-        For the group-commit path: the FeatureOfInterest must be absent or a reference, so
-        that nothing is written before the row itself."""
-        props, navs = split_body(OBSERVATION, body, where)
-        values = validate_create(OBSERVATION, props)
-        foreign = await self._to_one_links(OBSERVATION, navs, parent, parent.back if parent else None, where)
-        return await self._observation_row(values, foreign, where)
-
     async def _observation_row(
         self, values: Mapping[str, Any], foreign: dict[str, int], where: str
     ) -> obs.ObservationRow:
