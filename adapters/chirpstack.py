@@ -11,12 +11,11 @@ gateway's `rssi`/`snr` go into the parameters.
 
 from __future__ import annotations
 
-import math
-from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from adapters.base import Adapter, AdapterContext, Message, instant
 from adapters.fields import Fields, is_number
+from adapters.lorawan import NO_GATEWAY, Gateway, best_first
 from adapters.vocabulary import COUNT_UNITS
 from schemas.reading import Reading
 
@@ -31,15 +30,6 @@ OBJECT_KEYS: dict[str, tuple[str, str]] = {
     "motion": ("motion", "{count}"),
     "vdd": ("battery_voltage", "mV"),
 }
-
-
-class Gateway(NamedTuple):
-    """What one rxInfo entry tells about the reception."""
-
-    gateway_id: str | None
-    rssi: float | None
-    snr: float | None
-    time: datetime | None
 
 
 _FIELDS = Fields(NAME)
@@ -66,16 +56,11 @@ def _gateways(event: dict[str, Any]) -> list[Gateway]:
                 _maybe(entry.get("gwTime"), f"{at}.gwTime", _time),
             )
         )
-    return sorted(gateways, key=_rank, reverse=True)
-
-
-def _rank(gateway: Gateway) -> tuple[float, float]:
-    rssi, snr = gateway.rssi, gateway.snr
-    return (-math.inf if rssi is None else rssi, -math.inf if snr is None else snr)
+    return best_first(gateways)
 
 
 def _parameters(event: dict[str, Any], gateways: list[Gateway]) -> dict[str, Any] | None:
-    best = gateways[0] if gateways else Gateway(None, None, None, None)
+    best = gateways[0] if gateways else NO_GATEWAY
     found = {
         "deduplicationId": _maybe(event.get("deduplicationId"), "deduplicationId", _text),
         "gateway_id": best.gateway_id,

@@ -11,12 +11,11 @@ network server's `uplink_message.received_at`; resultTime is the top-level `rece
 
 from __future__ import annotations
 
-import math
-from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from adapters.base import Adapter, AdapterContext, Message, instant
 from adapters.fields import Fields, is_number
+from adapters.lorawan import Gateway, best_first
 from schemas.reading import Reading
 
 NAME = "ttn"
@@ -37,15 +36,6 @@ MODELS: dict[str, Table] = {
     "lht65n": DRAGINO_LHT65,
     "lht65": DRAGINO_LHT65,
 }
-
-
-class Gateway(NamedTuple):
-    """What one rx_metadata entry tells about the reception."""
-
-    gateway_id: str | None
-    rssi: float | None
-    snr: float | None
-    time: datetime | None
 
 
 _FIELDS = Fields(NAME)
@@ -73,12 +63,7 @@ def _gateways(uplink: dict[str, Any]) -> list[Gateway]:
                 _maybe(entry.get("time"), f"{at}.time", _time),
             )
         )
-    return sorted(gateways, key=_rank, reverse=True)
-
-
-def _rank(gateway: Gateway) -> tuple[float, float]:
-    rssi, snr = gateway.rssi, gateway.snr
-    return (-math.inf if rssi is None else rssi, -math.inf if snr is None else snr)
+    return best_first(gateways)
 
 
 def _link_quality(gateways: list[Gateway]) -> dict[str, Any] | None:
