@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """The ingest pipeline on the event loop: dispatch -> batch -> one transaction -> commit -> ack -> notify.
 
-Messages arrive in lists from the MQTT network thread (`submit`). Each is dispatched at once: bad
+Messages arrive in lists from the MQTT client (`submit`). Each is dispatched at once: bad
 ones are dead-lettered and acknowledged, good ones join the open batch. A batch closes when it
 holds `batch_size` rows or `batch_ms` after its first row, whichever comes first; one owned task
 writes it, and only after the commit are its messages acknowledged and its Changes announced.
@@ -48,7 +48,7 @@ LOG_EVERY = 10.0  # seconds between log lines of one kind; the rest are counted
 class IngestStats:
     """Counters for /ready and /metrics; written by the event loop only."""
 
-    received: int = 0  # messages handed over by the network thread
+    received: int = 0  # messages handed over by the MQTT client
     committed: int = 0  # Observations committed
     acknowledged: int = 0  # messages acknowledged after their commit (or their rejection)
     batches: int = 0
@@ -146,7 +146,7 @@ class BatchWriter:
                 await self._task
         self._task = None
 
-    # ---- from the network thread (via call_soon_threadsafe) --------------------------------
+    # ---- from the MQTT client, on the event loop --------------------------------------------
 
     def submit(self, messages: Sequence[Message]) -> None:
         """Dispatch received messages: rejects go to the dead-letter topic, the rest into the batch."""

@@ -75,26 +75,26 @@ class IngestService:
         return self.client.connected and self.client.subscribed
 
     def start(self) -> None:
-        """Start the writer task and the network thread (connecting in the background)."""
+        """Start the writer task and the connection (connecting in the background)."""
         self.client.filters = self.dispatcher.filters
         self.writer.start()
         self.client.start()
 
     async def stop(self) -> None:
-        """Stop reading, write and ack the open batch, then disconnect and join the network thread."""
+        """Stop reading, write and ack the open batch, then disconnect."""
         try:
             await self.stop_ingest()
         finally:
-            self.disconnect()
+            await self.disconnect()
 
     async def stop_ingest(self) -> None:
         """Stop reading; write and ack the open batch. The connection stays up for publishing."""
         self.client.stop_reading()
         await self.writer.stop()
 
-    def disconnect(self) -> None:
-        """Disconnect and join the network thread."""
-        self.client.stop()
+    async def disconnect(self) -> None:
+        """Send the queued acks and publications, then disconnect."""
+        await self.client.close()
 
     def _deliver(self, messages: list[Message]) -> None:
         self.writer.submit(messages)
@@ -147,7 +147,7 @@ async def running_ingest(
             notifications.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await notifications
-            service.disconnect()
+            await service.disconnect()
 
 
 def mqtt_context(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
