@@ -91,6 +91,12 @@ class Settings(pydantic.BaseModel, frozen=True, extra="forbid"):
         False, description="Also publish change notifications on the v1.0/... topic tree."
     )
     mqtt_qos: int = Field(1, ge=0, le=2, description="QoS of the ingest subscriptions and dead letters.")
+    mqtt_notify_qos: int = Field(
+        1,
+        ge=0,
+        le=2,
+        description="QoS of change notifications (0 halves the broker's work per notification).",
+    )
     ingest_batch_size: int = Field(2000, ge=1, description="Rows that close an ingest batch.")
     ingest_batch_ms: int = Field(
         50, ge=1, description="Milliseconds after its first row that an ingest batch closes."

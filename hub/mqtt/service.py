@@ -128,7 +128,7 @@ async def running_ingest(
         pool,
         service.publish,
         base_url_of(settings),
-        qos=settings.mqtt_qos,
+        qos=settings.mqtt_notify_qos,
         version_prefixes=version_prefixes(settings.mqtt_publish_v10),
     )
     listeners.append(notifier.on_commit)
