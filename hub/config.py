@@ -77,6 +77,11 @@ class Settings(pydantic.BaseModel, frozen=True, extra="forbid"):
         "exact",
         description="$count of a whole entity set: 'exact', or 'estimate' (the planner's estimate, instant).",
     )
+    mqtt_public_urls: tuple[str, ...] | None = Field(
+        None,
+        description="Broker URLs the service root advertises to clients (comma-separated in the environment, "
+        "e.g. wss://example.org/mqtt,mqtts://example.org:8883); unset: mqtt_url without its credentials.",
+    )
     mqtt_client_id: str = Field(
         "twinhub", description="MQTT client id; replicas in one share group need distinct ids."
     )
@@ -141,6 +146,23 @@ class Settings(pydantic.BaseModel, frozen=True, extra="forbid"):
             raise ValueError(f"must be a URL starting with {_either(f'{s}://' for s in schemes)}")
         # Links are built as base_url + "/v1.1/...", so a trailing slash would double up.
         return value.rstrip("/") if info.field_name == "base_url" else value
+
+    @field_validator("mqtt_public_urls", mode="before")
+    @classmethod
+    def _split_public_urls(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(url.strip() for url in value.split(",") if url.strip())
+        return value
+
+    @field_validator("mqtt_public_urls")
+    @classmethod
+    def _check_public_urls(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        schemes = _URL_SCHEMES["mqtt_url"]
+        for url in value or ():
+            parts = urlsplit(url)
+            if parts.scheme not in schemes or not parts.netloc:
+                raise ValueError(f"{url!r} must be a URL starting with {_either(f'{s}://' for s in schemes)}")
+        return value
 
     @field_validator("log_level")
     @classmethod
