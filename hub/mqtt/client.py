@@ -554,7 +554,7 @@ class MqttClient:
     def _new_id(self) -> int:
         """A packet id in 1..65535 not in use by an unacknowledged publication or subscription."""
         for _ in range(65535):
-            self._next_id = self._next_id % 65535 + 1
+            self._next_id = self._next_id + 1 if self._next_id < 65535 else 1
             if self._next_id not in self._inflight and self._next_id not in self._subscribe_ids:
                 return self._next_id
         raise RuntimeError("all 65,535 MQTT packet ids are in use")

@@ -132,13 +132,14 @@ def subscribe(packet_id: int, level: int, topics: list[tuple[str, int]]) -> byte
 
 
 def publish(topic: bytes, payload: bytes, qos: int, retain: bool, packet_id: int, level: int) -> bytes:
-    """PUBLISH (§3.3); `topic` already UTF-8 encoded."""
-    body = _U16.pack(len(topic)) + topic
+    """PUBLISH (§3.3); `topic` already UTF-8 encoded. Built with one copy of the payload."""
+    head = _U16.pack(len(topic)) + topic
     if qos:
-        body += _U16.pack(packet_id)
+        head += _U16.pack(packet_id)
     if level == MQTT5:
-        body += b"\x00"  # no properties
-    return packet((PUBLISH << 4) | (qos << 1) | bool(retain), body + payload)
+        head += b"\x00"  # no properties
+    first = (PUBLISH << 4) | (qos << 1) | (1 if retain else 0)
+    return b"".join((bytes((first,)), varint(len(head) + len(payload)), head, payload))
 
 
 def ack(kind: int, packet_id: int) -> bytes:
