@@ -45,6 +45,9 @@ KEEPALIVE = 30
 CONNECT_TIMEOUT = 10.0
 CLOSE_TIMEOUT = 5.0  # seconds to wait for the broker to close after DISCONNECT
 RECONNECT_FIRST, RECONNECT_MAX = 1.0, 30.0
+# A connection that ends sooner than this (another client took over our session, say) is
+# retried with backoff, not at once, so that two processes with one client id do not spin.
+STABLE_AFTER = 10.0
 # CONNACK codes of a broker that does not speak MQTT 5: 3.1.1's "unacceptable protocol version"
 # and MQTT 5's "unsupported protocol version".
 UNSUPPORTED_PROTOCOL = (0x01, 0x84)
@@ -96,29 +99,40 @@ class _Outgoing:
     released: bool = False
 
 
+class _WebSocketLink:
+    """The WebSocket counterpart of _Protocol's `active` flag."""
+
+    active = True
+
+
 class _Protocol(asyncio.Protocol):
-    """Hands the transport's events to the client."""
+    """Hands the transport's events to the client, until the client detaches it."""
 
     def __init__(self, client: MqttClient) -> None:
         self.client = client
+        self.active = True  # False once the client has moved on: late events are ignored
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         stream = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
         stream.set_write_buffer_limits(high=WRITE_BUFFER_HIGH)
-        self.client._attach(stream.write, stream)
+        self.client._attach(stream.write, stream, stream.close, self)
 
     def data_received(self, data: bytes) -> None:
-        self.client._on_data(data)
+        if self.active:
+            self.client._on_data(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.client._on_lost(exc)
+        if self.active:
+            self.client._on_lost(exc)
 
     def pause_writing(self) -> None:
-        self.client._write_paused = True
+        if self.active:
+            self.client._write_paused = True
 
     def resume_writing(self) -> None:
-        self.client._write_paused = False
-        self.client._pump()
+        if self.active:
+            self.client._write_paused = False
+            self.client._pump()
 
 
 class MqttClient:
@@ -150,6 +164,7 @@ class MqttClient:
         self._sink: Callable[[bytes], Any] | None = None
         self._transport: asyncio.Transport | None = None
         self._close_transport: Callable[[], Any] | None = None
+        self._owner: _Protocol | _WebSocketLink | None = None
         self._out: list[bytes] = []
         self._flush_scheduled = False
         self._write_paused = False
@@ -213,10 +228,11 @@ class MqttClient:
     async def _run(self) -> None:
         delay = RECONNECT_FIRST
         while not self._closing:
+            began = time.monotonic()
             try:
-                if await self._session():
+                if await self._session() and time.monotonic() - began > STABLE_AFTER:
                     delay = RECONNECT_FIRST
-                    continue  # it was up: reconnect at once
+                    continue  # it was up for a while: reconnect at once
             except (OSError, TimeoutError, wire.ProtocolError) as error:
                 log.warning("mqtt: cannot connect to %s:%s: %s", self.address.host, self.address.port,
                             str(error) or type(error).__name__)  # fmt: skip
@@ -248,7 +264,8 @@ class MqttClient:
             if self._v5 and ack.reason in UNSUPPORTED_PROTOCOL:
                 log.warning("mqtt: %s does not speak MQTT 5; falling back to MQTT 3.1.1", self.address.host)
                 self._v5 = False
-                return True  # retry at once with 3.1.1
+                self._detach()
+                return await self._session()  # at once, with 3.1.1
             reason = ack.props.get(wire.REASON_STRING) or f"reason code 0x{ack.reason:02x}"
             log.warning("mqtt: broker %s refused the connection: %s", self.address.host, reason)
             await self._lost
@@ -288,6 +305,7 @@ class MqttClient:
             await session.close()
             raise
         outgoing: asyncio.Queue[bytes | None] = asyncio.Queue()
+        link = _WebSocketLink()
 
         async def pump() -> None:
             try:
@@ -301,14 +319,15 @@ class MqttClient:
             writer = asyncio.create_task(pump())
             try:
                 async for frame in ws:
-                    if frame.type == aiohttp.WSMsgType.BINARY:
+                    if frame.type == aiohttp.WSMsgType.BINARY and link.active:
                         self._on_data(frame.data)
             finally:
                 outgoing.put_nowait(None)
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(writer, 2)
                 await session.close()
-                self._on_lost(None)
+                if link.active:
+                    self._on_lost(None)
 
         reader = asyncio.create_task(read())
 
@@ -316,7 +335,7 @@ class MqttClient:
             outgoing.put_nowait(None)
             reader.cancel()
 
-        self._attach(outgoing.put_nowait, None, close)
+        self._attach(outgoing.put_nowait, None, close, link)
 
     def _connect_packet(self) -> bytes:
         props = {}
@@ -340,16 +359,21 @@ class MqttClient:
         self,
         sink: Callable[[bytes], Any],
         transport: asyncio.Transport | None,
-        close: Callable[[], Any] | None = None,
+        close: Callable[[], Any],
+        owner: _Protocol | _WebSocketLink,
     ) -> None:
         self._sink = sink
         self._transport = transport
-        self._close_transport = close or (transport.close if transport is not None else None)
+        self._close_transport = close
+        self._owner = owner
         self._write_paused = False
         self._reading_paused = False
 
     def _detach(self) -> None:
         self._shut()
+        if self._owner is not None:
+            self._owner.active = False  # its late events (connection_lost, data) are not ours
+        self._owner = None
         self._sink = self._transport = self._close_transport = None
         self._out.clear()
         self.connected = self.subscribed = False

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -68,18 +70,24 @@ async def _join(thread: threading.Thread) -> None:
 
 
 @pytest_asyncio.fixture
-async def private_pg(tmp_path: Path) -> AsyncIterator[tuple[EmbeddedPostgres, str]]:
-    embedded = EmbeddedPostgres(tmp_path / "pg", database="twinhub")
-    dsn = await asyncio.to_thread(embedded.start)
-    conn = await asyncpg.connect(dsn)
+async def private_pg() -> AsyncIterator[tuple[EmbeddedPostgres, str]]:
+    # Run as root, the wheel starts postgres as its own system user, which must be able to reach
+    # the data directory: pytest keeps tmp_path under a 0700 directory (and another pytest run
+    # resets it to 0700 at any time), so the cluster lives in a directory of its own.
+    home = Path(tempfile.mkdtemp(prefix="twinhub-test-pg-"))
+    os.chmod(home, 0o755)
+    embedded = EmbeddedPostgres(home / "pg", database="twinhub")
     try:
-        await apply_migrations(conn)
-    finally:
-        await conn.close()
-    try:
+        dsn = await asyncio.to_thread(embedded.start)
+        conn = await asyncpg.connect(dsn)
+        try:
+            await apply_migrations(conn)
+        finally:
+            await conn.close()
         yield embedded, dsn
     finally:
         await asyncio.to_thread(embedded.stop)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def _pg_ctl(embedded: EmbeddedPostgres, *args: str) -> None:
