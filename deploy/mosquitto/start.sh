@@ -1,0 +1,23 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+# Entry point of the compose broker: write mosquitto's password file (hashed) from the
+# environment, then run mosquitto. Passwords live in deploy/.env, never in the repository.
+set -eu
+
+conf="${MOSQUITTO_CONF:-/mosquitto/config/mosquitto.conf}"
+passwd="$(sed -n 's/^password_file[[:space:]]\{1,\}//p' "$conf")"
+
+: "${TWINHUB_MQTT_PASSWORD:?the hub's broker password: set it in deploy/.env}"
+: "${TWINHUB_OPERATOR_PASSWORD:?the operator account's broker password: set it in deploy/.env}"
+
+umask 077
+rm -f "$passwd"
+touch "$passwd"
+mosquitto_passwd -b "$passwd" twinhub "$TWINHUB_MQTT_PASSWORD"
+mosquitto_passwd -b "$passwd" operator "$TWINHUB_OPERATOR_PASSWORD"
+# mosquitto drops root for its own user before it reads the file.
+if [ "$(id -u)" = 0 ] && id mosquitto >/dev/null 2>&1; then
+    chown mosquitto "$passwd"
+fi
+
+exec mosquitto -c "$conf"
