@@ -197,3 +197,14 @@ def test_cities_do_not_share_hosts_or_groups(tmp_path: Path) -> None:
         seen["group"].add(str(settings_of(documents, tmp_path / name).mqtt_share_group))
         seen["namespace"].add(only(documents, "Deployment")["metadata"]["namespace"])
     assert all(len(values) == len(CITIES) for values in seen.values()), seen
+
+
+def test_database_connections_fit_a_default_postgresql(
+    city: tuple[str, list[Document]], tmp_path: Path
+) -> None:
+    """At the autoscaler's maximum, the pools (plus a migration connection each) fit 90 connections:
+    PostgreSQL's default max_connections is 100, some of them reserved for superusers."""
+    settings = settings_of(city[1], tmp_path)
+    per_replica = settings.db_pool_max + 4 * (settings.ingest_workers - 1) + 1
+    most = only(city[1], "HorizontalPodAutoscaler")["spec"]["maxReplicas"] * per_replica
+    assert most <= 90, f"{city[0]}: up to {most} connections"
