@@ -7,14 +7,14 @@ set -eu
 conf="${MOSQUITTO_CONF:-/mosquitto/config/mosquitto.conf}"
 passwd="$(sed -n 's/^password_file[[:space:]]\{1,\}//p' "$conf")"
 
-: "${TWINHUB_MQTT_PASSWORD:?the hub's broker password: set it in deploy/.env}"
-: "${TWINHUB_OPERATOR_PASSWORD:?the operator account's broker password: set it in deploy/.env}"
+: "${HUB_MQTT_PASSWORD:?the hub's broker password: set it in deploy/.env}"
+: "${OPERATOR_MQTT_PASSWORD:?the operator account's broker password: set it in deploy/.env}"
 
 umask 077
 rm -f "$passwd"
 touch "$passwd"
-mosquitto_passwd -b "$passwd" twinhub "$TWINHUB_MQTT_PASSWORD"
-mosquitto_passwd -b "$passwd" operator "$TWINHUB_OPERATOR_PASSWORD"
+mosquitto_passwd -b "$passwd" twinhub "$HUB_MQTT_PASSWORD"
+mosquitto_passwd -b "$passwd" operator "$OPERATOR_MQTT_PASSWORD"
 # mosquitto drops root for its own user before it reads the file.
 if [ "$(id -u)" = 0 ] && id mosquitto >/dev/null 2>&1; then
     chown mosquitto "$passwd"

@@ -66,8 +66,8 @@ def deploy_broker(tmp_path: Path) -> Iterator[DeployBroker]:
     environ = {
         **os.environ,
         "MOSQUITTO_CONF": str(conf),
-        "TWINHUB_MQTT_PASSWORD": HUB_PASSWORD,
-        "TWINHUB_OPERATOR_PASSWORD": OPERATOR_PASSWORD,
+        "HUB_MQTT_PASSWORD": HUB_PASSWORD,
+        "OPERATOR_MQTT_PASSWORD": OPERATOR_PASSWORD,
     }
     log = (tmp_path / "mosquitto.log").open("ab")
     process = subprocess.Popen(["sh", str(MOSQUITTO / "start.sh")], env=environ, stdout=log, stderr=log)
@@ -102,9 +102,9 @@ def tool(name: str) -> str:
 
 
 COMPOSE_ENV = {
-    "TWINHUB_DB_PASSWORD": "db-pw",
-    "TWINHUB_MQTT_PASSWORD": HUB_PASSWORD,
-    "TWINHUB_OPERATOR_PASSWORD": OPERATOR_PASSWORD,
+    "DB_PASSWORD": "db-pw",
+    "HUB_MQTT_PASSWORD": HUB_PASSWORD,
+    "OPERATOR_MQTT_PASSWORD": OPERATOR_PASSWORD,
 }
 
 
@@ -116,7 +116,11 @@ def render_compose(environ: dict[str, str]) -> subprocess.CompletedProcess[str]:
         env_file = Path(scratch) / "env"
         env_file.write_text("".join(f"{key}={value}\n" for key, value in environ.items()))
         # Only the variables given here: neither the caller's environment nor a deploy/.env count.
-        clean = {key: value for key, value in os.environ.items() if not key.startswith("TWINHUB_")}
+        clean = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith("TWINHUB_") and key not in COMPOSE_ENV
+        }
         command = [tool("docker-compose"), "-f", str(DEPLOY / "compose.yaml"), "--env-file", str(env_file)]
         return subprocess.run(
             [*command, "config", "--format", "json"],

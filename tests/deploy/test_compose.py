@@ -31,7 +31,7 @@ def test_hub_settings_are_real_settings(compose: dict[str, Any], hub: str) -> No
     settings = load_settings(None, environ=environment)
     assert settings.database_url is not None
     assert settings.database_url.startswith("postgresql://twinhub:db-pw@db:5432/")
-    assert settings.mqtt_url == f"mqtt://twinhub:{COMPOSE_ENV['TWINHUB_MQTT_PASSWORD']}@broker:1883"
+    assert settings.mqtt_url == f"mqtt://twinhub:{COMPOSE_ENV['HUB_MQTT_PASSWORD']}@broker:1883"
 
 
 def test_replicas_share_one_subscription_group_with_their_own_sessions(compose: dict[str, Any]) -> None:
