@@ -3,140 +3,14 @@
 
 from __future__ import annotations
 
-import os
-import pwd
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-
-DEPLOY = Path(__file__).parent.parent.parent / "deploy"
-MOSQUITTO = DEPLOY / "mosquitto"
-
-# The MQTT tests' helpers (entities, pools, waiting) serve here too.
-sys.path.insert(0, str(Path(__file__).parent.parent / "mqtt"))
-
-HUB_PASSWORD = "hub-secret-1"
-OPERATOR_PASSWORD = "operator-secret-2"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class DeployBroker:
-    """mosquitto started by deploy/mosquitto/start.sh with deploy/mosquitto/mosquitto.conf."""
-
-    mqtt_port: int
-    websocket_port: int
-    process: subprocess.Popen[bytes]
-
-
-def local_config(directory: Path, mqtt_port: int, websocket_port: int) -> Path:
-    """The deploy config with this machine's ports and a private directory; everything else as shipped."""
-    text = (MOSQUITTO / "mosquitto.conf").read_text()
-    assert "listener 1883\n" in text
-    assert "listener 9001\n" in text
-    text = text.replace("listener 1883\n", f"listener {mqtt_port} 127.0.0.1\n")
-    text = text.replace("listener 9001\n", f"listener {websocket_port} 127.0.0.1\n")
-    text = text.replace("/mosquitto/config/", f"{directory}/config/").replace("/mosquitto/", f"{directory}/")
-    # Started as root here, mosquitto would drop to a user that cannot write the tmp directory.
-    text = f"user {pwd.getpwuid(os.getuid()).pw_name}\n" + text
-    (directory / "config").mkdir(parents=True)
-    (directory / "data").mkdir()
-    (directory / "config" / "mosquitto.acl").write_text((MOSQUITTO / "mosquitto.acl").read_text())
-    conf = directory / "config" / "mosquitto.conf"
-    conf.write_text(text)
-    return conf
+from deploy_helpers import DeployBroker, deploy_broker_in
 
 
 @pytest.fixture
 def deploy_broker(tmp_path: Path) -> Iterator[DeployBroker]:
-    mqtt_port, websocket_port = free_port(), free_port()
-    conf = local_config(tmp_path / "broker", mqtt_port, websocket_port)
-    environ = {
-        **os.environ,
-        "MOSQUITTO_CONF": str(conf),
-        "HUB_MQTT_PASSWORD": HUB_PASSWORD,
-        "OPERATOR_MQTT_PASSWORD": OPERATOR_PASSWORD,
-    }
-    log = (tmp_path / "mosquitto.log").open("ab")
-    process = subprocess.Popen(["sh", str(MOSQUITTO / "start.sh")], env=environ, stdout=log, stderr=log)
-    try:
-        deadline = time.monotonic() + 10
-        while not _answers(mqtt_port) or not _answers(websocket_port):
-            assert process.poll() is None, (tmp_path / "mosquitto.log").read_text()
-            assert time.monotonic() < deadline, "mosquitto did not open its listeners"
-            time.sleep(0.05)
-        yield DeployBroker(mqtt_port, websocket_port, process)
-    finally:
-        process.terminate()
-        process.wait(10)
-        log.close()
-
-
-def _answers(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), 0.2).close()
-    except OSError:
-        return False
-    return True
-
-
-def tool(name: str) -> str:
-    """A command installed with the dev extra (next to this Python), else from PATH; fails when missing."""
-    import shutil
-
-    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
-    assert found, f"{name} is not installed: `pip install -e '.[dev]'` brings it"
-    return found
-
-
-COMPOSE_ENV = {
-    "DB_PASSWORD": "db-pw",
-    "HUB_MQTT_PASSWORD": HUB_PASSWORD,
-    "OPERATOR_MQTT_PASSWORD": OPERATOR_PASSWORD,
-}
-
-
-def render_compose(environ: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """`docker compose config` of deploy/compose.yaml (the client alone; no Docker engine needed)."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as scratch:
-        env_file = Path(scratch) / "env"
-        env_file.write_text("".join(f"{key}={value}\n" for key, value in environ.items()))
-        # Only the variables given here: neither the caller's environment nor a deploy/.env count.
-        clean = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith("TWINHUB_") and key not in COMPOSE_ENV
-        }
-        command = [tool("docker-compose"), "-f", str(DEPLOY / "compose.yaml"), "--env-file", str(env_file)]
-        return subprocess.run(
-            [*command, "config", "--format", "json"],
-            capture_output=True,
-            text=True,
-            env=clean,
-            timeout=60,
-            check=False,
-        )
-
-
-def compose_file() -> dict[str, Any]:
-    """deploy/compose.yaml as compose itself normalises it."""
-    import json
-
-    rendered = render_compose(COMPOSE_ENV)
-    assert rendered.returncode == 0, rendered.stderr
-    document: dict[str, Any] = json.loads(rendered.stdout)
-    return document
+    with deploy_broker_in(tmp_path) as started:
+        yield started

@@ -13,11 +13,10 @@ import time
 from typing import Any
 
 import paho.mqtt.client as paho
-from conftest import HUB_PASSWORD, DeployBroker
+from deploy_helpers import HUB_PASSWORD, DeployBroker, client
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from test_mosquitto_acl import client
 
 TOPIC = "v1.1/Datastreams(1)/Observations"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import COMPOSE_ENV, DEPLOY, MOSQUITTO, compose_file, render_compose
+from deploy_helpers import COMPOSE_ENV, DEPLOY, MOSQUITTO, compose_file, render_compose
 
 from hub.config import Settings, load_settings
 

@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 import pytest
-from conftest import DEPLOY, free_port, tool
+from deploy_helpers import DEPLOY, free_port, tool
 
 DOCKERFILE = DEPLOY / "Dockerfile"
 ROOT = DEPLOY.parent

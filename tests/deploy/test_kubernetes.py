@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import kubernetes_validate
 import pytest
 import yaml
-from conftest import DEPLOY
+from deploy_helpers import DEPLOY
 
 from hub.config import Settings, load_settings
 

@@ -4,87 +4,19 @@
 from __future__ import annotations
 
 import subprocess
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import paho.mqtt.client as paho
 import pytest
-from conftest import HUB_PASSWORD, OPERATOR_PASSWORD, DeployBroker, compose_file
+from deploy_helpers import HUB_PASSWORD, Client, DeployBroker, client, compose_file
 from mqtt_helpers import count, make_entities, make_pool, observation, wait_for
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from hub.config import Settings
 from hub.mqtt.service import IngestService
-
-ACCOUNTS: dict[str, tuple[str, str] | None] = {
-    "anonymous": None,
-    "hub": ("twinhub", HUB_PASSWORD),
-    "operator": ("operator", OPERATOR_PASSWORD),
-}
-
-
-class Client:
-    """A connected paho client (MQTT 5) that keeps what it receives."""
-
-    def __init__(self, port: int, account: str, transport: str = "tcp") -> None:
-        self.messages: list[tuple[str, bytes]] = []
-        self._lock = threading.Lock()
-        self._connected = threading.Event()
-        self.reason: Any = None
-        self.paho = paho.Client(
-            CallbackAPIVersion.VERSION2,
-            protocol=MQTTProtocolVersion.MQTTv5,
-            transport="websockets" if transport == "websockets" else "tcp",
-        )
-        credentials = ACCOUNTS[account]
-        if credentials is not None:
-            self.paho.username_pw_set(*credentials)
-        self.paho.on_message = self._on_message
-        self.paho.on_connect = self._on_connect
-        self.paho.connect("127.0.0.1", port)
-        self.paho.loop_start()
-        assert self._connected.wait(5), "no CONNACK"
-
-    def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-        self.reason = reason
-        self._connected.set()
-
-    def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
-        with self._lock:
-            self.messages.append((msg.topic, msg.payload))
-
-    def subscribe(self, topic_filter: str) -> None:
-        done = threading.Event()
-        self.paho.on_subscribe = lambda *args: done.set()
-        self.paho.subscribe(topic_filter, qos=1)
-        assert done.wait(5), "no SUBACK"
-
-    def publish(self, topic: str, payload: bytes) -> None:
-        """Publish at QoS 1 and wait for the PUBACK (also when the broker refuses the message)."""
-        info = self.paho.publish(topic, payload, qos=1)
-        info.wait_for_publish(5)
-
-    def received(self, topic: str) -> list[bytes]:
-        with self._lock:
-            return [payload for got, payload in self.messages if got == topic]
-
-    def close(self) -> None:
-        self.paho.disconnect()
-        self.paho.loop_stop()
-
-
-@contextmanager
-def client(port: int, account: str, transport: str = "tcp") -> Iterator[Client]:
-    connected = Client(port, account, transport)
-    try:
-        yield connected
-    finally:
-        connected.close()
 
 
 def arrives(reader: Client, topic: str, port: int, account: str, marker_writer: Client) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import DEPLOY
+from deploy_helpers import DEPLOY
 
 from hub.config import Settings
 
