@@ -174,6 +174,7 @@ class MqttClient:
         self._send_quota = 65535  # the broker's Receive Maximum
         self._next_id = 0
         self._subscribe_ids: set[int] = set()
+        self._unsubscribed: asyncio.Future[None] | None = None
         self._pong_due = False
         self._stopping = False
         self._closing = False
@@ -207,13 +208,34 @@ class MqttClient:
         self._stopping = True
         self._resume_reading()
 
-    async def close(self) -> None:
-        """Send what is queued (acks included) and DISCONNECT, then stop reconnecting."""
+    async def leave(self) -> bool:
+        """Unsubscribe from every ingest filter, so that the broker hands this client nothing more
+        (in a share group: the other members get it); True once the broker has confirmed."""
+        if not self.connected or not self.filters:
+            return False
+        assert self._loop is not None
+        self._unsubscribed = self._loop.create_future()
+        packet_id = self._new_id()
+        self._subscribe_ids.add(packet_id)
+        topics = [f.subscription(self.settings.mqtt_share_group) for f in self.filters]
+        self._write(wire.unsubscribe(packet_id, self._level, topics))
+        try:
+            await asyncio.wait_for(asyncio.shield(self._unsubscribed), CONNECT_TIMEOUT)
+        except TimeoutError:
+            return False
+        return True
+
+    async def close(self, end_session: bool = False) -> None:
+        """Send what is queued (acks included) and DISCONNECT, then stop reconnecting.
+
+        `end_session`: ask the broker (MQTT 5) to drop the persistent session instead of keeping
+        it; for a replica leaving a share group for good, whose session would otherwise be handed
+        its share of the group's messages until it expires (mosquitto does)."""
         self._stopping = self._closing = True
         lost = self._lost
         if self.connected and self._sink is not None:
             self._flush()
-            self._sink(wire.DISCONNECT_PACKET)
+            self._sink(wire.disconnect(self._level, 0 if end_session else None))
             if self._close_transport is not None:
                 self._close_transport()
             if lost is not None:
@@ -463,6 +485,10 @@ class MqttClient:
             if refused:
                 log.error("mqtt: the broker refused the subscriptions %s", refused)
             self.subscribed = True
+        elif kind == wire.UNSUBACK:
+            self._subscribe_ids.discard(wire.read_packet_id(body))
+            if self._unsubscribed is not None and not self._unsubscribed.done():
+                self._unsubscribed.set_result(None)
         elif kind == wire.DISCONNECT:
             reason, why = wire.read_reason(body, level)
             log.warning("mqtt: the broker disconnected the hub: reason 0x%02x %s", reason, why or "")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 
 import asyncpg
@@ -28,7 +29,9 @@ from hub.mqtt.topics import TopicFilter, dead_letter_topic
 from hub.store.write import Change
 
 log = logging.getLogger("twinhub.mqtt")
-DEAD_LETTER_PAYLOAD_MAX = 64 * 1024  # characters of the original payload quoted in a dead letter
+DEAD_LETTER_PAYLOAD_MAX = 64 * 1024
+DRAIN_QUIET = 0.3  # seconds without a new message after which a leaving share member is drained
+DRAIN_MAX = 10.0  # characters of the original payload quoted in a dead letter
 
 
 class IngestService:
@@ -88,13 +91,32 @@ class IngestService:
             await self.disconnect()
 
     async def stop_ingest(self) -> None:
-        """Stop reading; write and ack the open batch. The connection stays up for publishing."""
+        """Stop reading; write and ack the open batch. The connection stays up for publishing.
+
+        A member of a share group leaves it first: it unsubscribes (the broker then hands the
+        group's messages to the others), finishes what it already received, and `disconnect`
+        ends its session, which would otherwise be handed a share of the group's messages while
+        away (see docs/mqtt.md)."""
+        if self.settings.mqtt_share_group and await self.client.leave():
+            await self._drain()
         self.client.stop_reading()
         await self.writer.stop()
 
+    async def _drain(self) -> None:
+        """Until what was delivered before the unsubscribe is written and acked (at most DRAIN_MAX s)."""
+        deadline = time.monotonic() + DRAIN_MAX
+        seen = -1
+        while time.monotonic() < deadline:
+            received = self.stats.received
+            if received == seen and self.client.depth == 0:
+                return
+            seen = received
+            await asyncio.sleep(DRAIN_QUIET)
+        log.warning("ingest: leaving the share group with %d messages unfinished", self.client.depth)
+
     async def disconnect(self) -> None:
-        """Send the queued acks and publications, then disconnect."""
-        await self.client.close()
+        """Send the queued acks and publications, then disconnect (ending a share member's session)."""
+        await self.client.close(end_session=bool(self.settings.mqtt_share_group))
 
     def _deliver(self, messages: list[Message]) -> None:
         self.writer.submit(messages)

@@ -131,6 +131,23 @@ def subscribe(packet_id: int, level: int, topics: list[tuple[str, int]]) -> byte
     return packet(0x82, bytes(body))
 
 
+def unsubscribe(packet_id: int, level: int, topics: list[str]) -> bytes:
+    """UNSUBSCRIBE (§3.10)."""
+    body = bytearray(_U16.pack(packet_id))
+    if level == MQTT5:
+        body.append(0)  # no properties
+    for topic in topics:
+        body += text(topic)
+    return packet(0xA2, bytes(body))
+
+
+def disconnect(level: int, session_expiry: int | None = None) -> bytes:
+    """DISCONNECT (§3.14); in MQTT 5 optionally with a new session expiry (0: end the session)."""
+    if level != MQTT5 or session_expiry is None:
+        return DISCONNECT_PACKET
+    return packet(DISCONNECT << 4, b"\x00" + properties({SESSION_EXPIRY: session_expiry}))
+
+
 def publish(topic: bytes, payload: bytes, qos: int, retain: bool, packet_id: int, level: int) -> bytes:
     """PUBLISH (§3.3); `topic` already UTF-8 encoded. Built with one copy of the payload."""
     head = _U16.pack(len(topic)) + topic

@@ -11,6 +11,7 @@ import asyncio
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +34,7 @@ from mqtt_helpers import (
     wait_for,
 )
 
+from hub.mqtt import wire
 from hub.mqtt.service import IngestService
 from hub.store.embedded import EmbeddedPostgres
 from hub.store.migrate import apply_migrations
@@ -154,6 +156,47 @@ async def test_two_replicas_in_a_share_group_store_each_once(
             await p.close()
     assert await results(clean_db) == list(range(N))
     assert all(s.stats.committed > 0 for s in services)
+
+
+async def test_a_replica_leaving_its_share_group_cleanly_loses_nothing(
+    clean_db: str, broker: Broker, tmp_path: Path
+) -> None:
+    """Scale-in: one replica stops mid-stream (unsubscribe, drain, end its session); the other
+    stores the rest. Without ending the session, mosquitto would park part of the stream there."""
+    e = await make_entities(clean_db, datastreams=10)
+    pools = [await make_pool(clean_db) for _ in range(2)]
+    services = [
+        IngestService(
+            hub_settings(clean_db, broker, tmp_path, mqtt_share_group="ingest"), p, lambda c: None, f"r{i}"
+        )
+        for i, p in enumerate(pools)
+    ]
+    for service in services:
+        service.start()
+    try:
+        await wait_for(lambda: all(s.client_ready() for s in services))
+        publisher = publish_in_background(broker.port, _messages(e.datastreams))
+        await wait_for(lambda: services[1].stats.committed >= 1000, within=30)
+        await services[1].stop()  # scaled in while the stream goes on
+        await _join(publisher)
+        await wait_for(_all_stored(clean_db), within=60)
+    finally:
+        for service in services:
+            await service.stop()
+        for p in pools:
+            await p.close()
+    assert await results(clean_db) == list(range(N))  # all stored, none twice
+    assert _session_present(broker.port, "r1") is False
+
+
+def _session_present(port: int, client_id: str) -> bool:
+    """Whether the broker still keeps a session for `client_id` (connect without clean start)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(wire.connect(client_id, wire.MQTT5, 10, clean_start=False))
+        packets = wire.Decoder().feed(sock.recv(1024))
+        ack = wire.read_connack(packets[0][2], wire.MQTT5)
+        sock.sendall(wire.disconnect(wire.MQTT5, 0))
+    return ack.session_present
 
 
 # ---- broker restart ------------------------------------------------------------------------------
