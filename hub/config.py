@@ -88,6 +88,11 @@ class Settings(pydantic.BaseModel, frozen=True, extra="forbid"):
     mqtt_share_group: str | None = Field(
         None, description="MQTT 5 shared-subscription group: ingest subscribes as $share/<group>/<filter>."
     )
+    mqtt_leave_on_stop: bool = Field(
+        False,
+        description="With a share group: on a clean stop, unsubscribe, drain and end the session (replicas "
+        "whose client ids do not come back, e.g. Kubernetes pods); off: keep it and its queue for a restart.",
+    )
     mqtt_protocol: str = Field("5", description="MQTT protocol version: 5 (falls back to 3.1.1) or 3.1.1.")
     mqtt_session_expiry: int = Field(
         86400, ge=0, description="Seconds the broker keeps the hub's session (and queues for it) while away."

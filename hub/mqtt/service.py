@@ -93,11 +93,11 @@ class IngestService:
     async def stop_ingest(self) -> None:
         """Stop reading; write and ack the open batch. The connection stays up for publishing.
 
-        A member of a share group leaves it first: it unsubscribes (the broker then hands the
-        group's messages to the others), finishes what it already received, and `disconnect`
-        ends its session, which would otherwise be handed a share of the group's messages while
-        away (see docs/mqtt.md)."""
-        if self.settings.mqtt_share_group and await self.client.leave():
+        With mqtt_leave_on_stop, a member of a share group leaves it first: it unsubscribes (the
+        broker then hands the group's messages to the others), finishes what it already received,
+        and `disconnect` ends its session, which would otherwise be handed a share of the group's
+        messages while away (see docs/mqtt.md)."""
+        if self._leaving and await self.client.leave():
             await self._drain()
         self.client.stop_reading()
         await self.writer.stop()
@@ -115,8 +115,12 @@ class IngestService:
         log.warning("ingest: leaving the share group with %d messages unfinished", self.client.depth)
 
     async def disconnect(self) -> None:
-        """Send the queued acks and publications, then disconnect (ending a share member's session)."""
-        await self.client.close(end_session=bool(self.settings.mqtt_share_group))
+        """Send the queued acks and publications, then disconnect (ending a leaving member's session)."""
+        await self.client.close(end_session=self._leaving)
+
+    @property
+    def _leaving(self) -> bool:
+        return bool(self.settings.mqtt_share_group and self.settings.mqtt_leave_on_stop)
 
     def _deliver(self, messages: list[Message]) -> None:
         self.writer.submit(messages)

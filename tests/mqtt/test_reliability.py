@@ -165,12 +165,8 @@ async def test_a_replica_leaving_its_share_group_cleanly_loses_nothing(
     stores the rest. Without ending the session, mosquitto would park part of the stream there."""
     e = await make_entities(clean_db, datastreams=10)
     pools = [await make_pool(clean_db) for _ in range(2)]
-    services = [
-        IngestService(
-            hub_settings(clean_db, broker, tmp_path, mqtt_share_group="ingest"), p, lambda c: None, f"r{i}"
-        )
-        for i, p in enumerate(pools)
-    ]
+    settings = hub_settings(clean_db, broker, tmp_path, mqtt_share_group="ingest", mqtt_leave_on_stop=True)
+    services = [IngestService(settings, p, lambda c: None, f"r{i}") for i, p in enumerate(pools)]
     for service in services:
         service.start()
     try:
