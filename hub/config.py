@@ -124,7 +124,7 @@ class Settings(pydantic.BaseModel, frozen=True, extra="forbid"):
     )
     viewer_tile_url: str | None = Field(
         None,
-        description="Base map tiles of the viewer at / (https://host/{z}/{x}/{y}.png); unset: plain background.",
+        description="Base map tiles of the viewer at / (https://host/{z}/{x}/{y}.png); unset: none.",
     )
     viewer_tile_attribution: str = Field(
         "", description="Attribution text the viewer shows for its base map tiles (their licence)."

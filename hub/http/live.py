@@ -101,10 +101,10 @@ class Subscriber:
         self.closed = True
         self._ready.set()
 
-    async def wait(self, timeout: float) -> None:
-        """Until an event is queued, the stream is closed, or `timeout` seconds pass."""
+    async def wait(self, seconds: float) -> None:
+        """Until an event is queued, the stream is closed, or `seconds` pass."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._ready.wait(), timeout)
+            await asyncio.wait_for(self._ready.wait(), seconds)
         self._ready.clear()
 
 
@@ -191,7 +191,9 @@ class LiveFeed:
     def _fan_out(self, entity_type: EntityType, row: dict[str, object], operations: set[str]) -> None:
         payload: bytes | None = None
         props = property_topics(entity_type, row, VERSION) if UPDATE in operations else {}
-        topics = dict.fromkeys(t for op in sorted(operations) for t, _ in topics_for(entity_type, row, op, VERSION))
+        topics = dict.fromkeys(
+            t for op in sorted(operations) for t, _ in topics_for(entity_type, row, op, VERSION)
+        )
         for topic in topics:
             listeners = [s for s in self.subscribers if s.wants(topic)]
             if not listeners:
@@ -219,7 +221,9 @@ async def handle_live(request: web.Request) -> web.StreamResponse:
     feed = request.app[LIVE]
     filters = request.query.getall("topic", [])
     if not filters:
-        raise BadRequestError(f"topic: give at least one topic filter, e.g. /live?topic={VERSION}/Observations")
+        raise BadRequestError(
+            f"topic: give at least one topic filter, e.g. /live?topic={VERSION}/Observations"
+        )
     if len(filters) > MAX_FILTERS:
         raise BadRequestError(f"topic: at most {MAX_FILTERS} filters, got {len(filters)}")
     filters = [check_filter(f) for f in filters]

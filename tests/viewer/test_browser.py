@@ -19,7 +19,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -124,10 +124,14 @@ def populate(base: str) -> dict[str, int]:
     ids: dict[str, int] = {}
     for number, station in enumerate(STATIONS):
         city, name, domain, lon, lat, quantity, symbol, unit, typical = station
-        thing = request("POST", f"{sta}/Things", thing_body(city, name, domain, lon, lat, quantity, symbol, unit))
+        thing = request(
+            "POST", f"{sta}/Things", thing_body(city, name, domain, lon, lat, quantity, symbol, unit)
+        )
         stream = request("GET", f"{sta}/Things({thing['@iot.id']})/Datastreams")["value"][0]
         ids[name] = thing["@iot.id"]
-        rows = history(typical, hours=30, step_minutes=1, now=now) if number == 0 else history(typical, now=now)
+        rows = (
+            history(typical, hours=30, step_minutes=1, now=now) if number == 0 else history(typical, now=now)
+        )
         request(
             "POST",
             f"{sta}/CreateObservations",
@@ -149,7 +153,8 @@ def browser() -> Iterator[Any]:
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
-    assert CHROMIUM is not None and CHROMEDRIVER is not None
+    assert CHROMIUM is not None
+    assert CHROMEDRIVER is not None
     options.binary_location = CHROMIUM
     for flag in (
         "--headless",
@@ -170,7 +175,9 @@ def browser() -> Iterator[Any]:
         driver.quit()
 
 
-def test_the_viewer_shows_three_cities_a_chart_and_live_values(hub: str, browser: Any, tmp_path: Path) -> None:
+def test_the_viewer_shows_three_cities_a_chart_and_live_values(
+    hub: str, browser: Any, tmp_path: Path
+) -> None:
     from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.select import Select
@@ -178,7 +185,9 @@ def test_the_viewer_shows_three_cities_a_chart_and_live_values(hub: str, browser
 
     ids = populate(hub)
     # The page re-renders its panels on every event: look elements up again until they settle.
-    wait = WebDriverWait(browser, WAIT, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException))
+    wait = WebDriverWait(
+        browser, WAIT, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)
+    )
     browser.get(f"{hub}/?lang=en")
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "path.thing-marker")) == len(STATIONS))
     cities = [o.text for o in Select(browser.find_element(By.ID, "city")).options]
@@ -196,6 +205,7 @@ def test_the_viewer_shows_three_cities_a_chart_and_live_values(hub: str, browser
     wait.until(lambda d: "Rathausmarkt (Hamburg)" in d.find_element(By.ID, "details").text)
     wait.until(lambda d: "lowest and highest value per" in d.find_element(By.ID, "chart-note").text)
     assert browser.find_elements(By.CSS_SELECTOR, "#chart canvas")
+    assert int(browser.find_element(By.ID, "chart").get_attribute("data-points")) > 100  # of 150 periods
 
     # Leipzig's station has a measurement every 15 minutes: drawn one by one.
     Select(browser.find_element(By.ID, "city")).select_by_visible_text("Leipzig")

@@ -19,8 +19,9 @@ GUARD = 20.0  # seconds before a test that waits for an event gives up instead o
 async def make_things(client: Any, count: int = 2) -> None:
     for station in STATIONS[:count]:
         city, name, domain, lon, lat, quantity, symbol, unit, _ = station
-        response = await client.post("/v1.1/Things", json=thing_body(city, name, domain, lon, lat, quantity,
-                                                                       symbol, unit))
+        response = await client.post(
+            "/v1.1/Things", json=thing_body(city, name, domain, lon, lat, quantity, symbol, unit)
+        )
         assert response.status == 201, await response.text()
 
 
@@ -51,8 +52,9 @@ async def next_event(response: Any) -> tuple[str, Json]:
 async def test_an_observation_posted_over_http_arrives(client: Any) -> None:
     await make_things(client)
     stream = await open_stream(client, "v1.1/Observations")
-    posted = await client.post("/v1.1/Datastreams(1)/Observations",
-                               json={"phenomenonTime": "2026-03-05T10:14:00Z", "result": 21.5})
+    posted = await client.post(
+        "/v1.1/Datastreams(1)/Observations", json={"phenomenonTime": "2026-03-05T10:14:00Z", "result": 21.5}
+    )
     assert posted.status == 201
     kind, event = await next_event(stream)
     assert kind == "message"

@@ -14,36 +14,68 @@ OM_MEASUREMENT = "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measu
 STATIONS = (
     ("Hamburg", "Rathausmarkt", "climate", 9.9925, 53.5503, "Air temperature", "Cel", "degree Celsius", 12.0),
     ("Hamburg", "Bezirksamt Altona", "energy", 9.9354, 53.5502, "Active power", "W", "watt", 850.0),
-    ("Leipzig", "Augustusplatz", "climate", 12.3813, 51.3397, "Air temperature", "Cel", "degree Celsius", 9.0),
-    ("Leipzig", "Karl-Liebknecht-Str.", "traffic", 12.3747, 51.3260, "Bicycles", "{bicycles}", "bicycles", 40.0),
+    (
+        "Leipzig",
+        "Augustusplatz",
+        "climate",
+        12.3813,
+        51.3397,
+        "Air temperature",
+        "Cel",
+        "degree Celsius",
+        9.0,
+    ),
+    (
+        "Leipzig",
+        "Karl-Liebknecht-Str.",
+        "traffic",
+        12.3747,
+        51.3260,
+        "Bicycles",
+        "{bicycles}",
+        "bicycles",
+        40.0,
+    ),
     ("München", "Marienplatz", "climate", 11.5755, 48.1374, "Air temperature", "Cel", "degree Celsius", 7.0),
     ("München", "Rathaus", "energy", 11.5760, 48.1379, "Active power", "W", "watt", 1200.0),
 )
 
 
-def thing_body(city: str, name: str, domain: str, lon: float, lat: float, quantity: str, symbol: str,
-               unit: str) -> Json:
+def thing_body(
+    city: str, name: str, domain: str, lon: float, lat: float, quantity: str, symbol: str, unit: str
+) -> Json:
     """A Thing with its Location and one Datastream, in one deep insert."""
     return {
         "name": f"{name} ({city})",
         "description": f"{domain} station",
         "properties": {"city": city, "domain": domain},
-        "Locations": [{
-            "name": name,
-            "description": f"{name}, {city}",
-            "encodingType": "application/geo+json",
-            "location": {"type": "Point", "coordinates": [lon, lat]},
-        }],
-        "Datastreams": [{
-            "name": f"{quantity} {name}",
-            "description": f"{quantity} at {name}",
-            "unitOfMeasurement": {"name": unit, "symbol": symbol, "definition": "https://ucum.org/ucum"},
-            "observationType": OM_MEASUREMENT,
-            "Sensor": {"name": f"{quantity} sensor", "description": "test sensor",
-                       "encodingType": "text/html", "metadata": "https://example.org/sensor"},
-            "ObservedProperty": {"name": quantity, "description": quantity,
-                                 "definition": f"https://example.org/quantity/{quantity.replace(' ', '')}"},
-        }],
+        "Locations": [
+            {
+                "name": name,
+                "description": f"{name}, {city}",
+                "encodingType": "application/geo+json",
+                "location": {"type": "Point", "coordinates": [lon, lat]},
+            }
+        ],
+        "Datastreams": [
+            {
+                "name": f"{quantity} {name}",
+                "description": f"{quantity} at {name}",
+                "unitOfMeasurement": {"name": unit, "symbol": symbol, "definition": "https://ucum.org/ucum"},
+                "observationType": OM_MEASUREMENT,
+                "Sensor": {
+                    "name": f"{quantity} sensor",
+                    "description": "test sensor",
+                    "encodingType": "text/html",
+                    "metadata": "https://example.org/sensor",
+                },
+                "ObservedProperty": {
+                    "name": quantity,
+                    "description": quantity,
+                    "definition": f"https://example.org/quantity/{quantity.replace(' ', '')}",
+                },
+            }
+        ],
     }
 
 
@@ -54,6 +86,10 @@ def history(value: float, hours: int = 6, step_minutes: int = 15, now: datetime 
     rows = []
     for i in range(count):
         at = end - timedelta(minutes=step_minutes * (count - i))
-        rows.append({"phenomenonTime": at.isoformat().replace("+00:00", "Z"),
-                     "result": round(value * (1 + 0.1 * ((i % 8) - 4) / 4), 2)})
+        rows.append(
+            {
+                "phenomenonTime": at.isoformat().replace("+00:00", "Z"),
+                "result": round(value * (1 + 0.1 * ((i % 8) - 4) / 4), 2),
+            }
+        )
     return rows

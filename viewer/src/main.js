@@ -313,6 +313,8 @@ function renderChart() {
     return;
   }
   chart.plot = drawChart(element, series, datastream.unit, (from, to) => showChart(datastream, from, to));
+  const values = series.mode === "raw" ? series.values : series.highs;
+  element.dataset.points = String(values.filter((v) => v !== null).length); // drawn points, for tests
   $("chart-note").textContent =
     series.mode === "raw" ? t("raw", series.count) : t("buckets", series.times.length, formatDuration(series.size));
 }
@@ -368,12 +370,18 @@ function renderTexts() {
 // ---- start -------------------------------------------------------------------------------------
 
 async function start() {
-  setLanguage(new URLSearchParams(location.search).get("lang") ?? getLanguage());
+  setLanguage(new URLSearchParams(location.search).get("lang") ?? getLanguage()); // ?lang=de or en
   renderTexts();
   $("details").innerHTML = `<p class="note">${t("loading")}</p>`;
-  state.config = await getJson("viewer-config.json");
-  const sta = new URLSearchParams(location.search).get("sta"); // ?sta=https://other.hub/v1.1
-  if (sta) state.config = { ...state.config, sta, live: null };
+  try {
+    state.config = await getJson("viewer-config.json");
+  } catch {
+    // hosted without the hub's config: the API and the stream beside the page, no base map
+    state.config = { sta: new URL("v1.1", location.href).href, live: new URL("live", location.href).href };
+  }
+  // ?sta=https://other.example.org/v1.1[&live=https://other.example.org/live] reads another hub.
+  const params = new URLSearchParams(location.search);
+  if (params.get("sta")) state.config = { ...state.config, sta: params.get("sta"), live: params.get("live") };
   addBaseMap(state.config);
   try {
     await reloadThings();
