@@ -179,6 +179,7 @@ def test_the_viewer_shows_three_cities_a_chart_and_live_values(
     hub: str, browser: Any, tmp_path: Path
 ) -> None:
     from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.select import Select
     from selenium.webdriver.support.ui import WebDriverWait
@@ -207,6 +208,16 @@ def test_the_viewer_shows_three_cities_a_chart_and_live_values(
     assert browser.find_elements(By.CSS_SELECTOR, "#chart canvas")
     assert int(browser.find_element(By.ID, "chart").get_attribute("data-points")) > 100  # of 150 periods
 
+    # Zoom: dragging across the last sixth of the day loads that range again, now point by point.
+    plot = browser.find_element(By.CSS_SELECTOR, "#chart .u-over")
+    width = plot.size["width"]
+    ActionChains(browser).move_to_element_with_offset(plot, width // 3, 0).click_and_hold().move_by_offset(
+        width // 6, 0
+    ).release().perform()
+    wait.until(lambda d: " measurements. Drag" in d.find_element(By.ID, "chart-note").text)
+    assert browser.find_element(By.XPATH, "//button[text()='Back to the whole period']")
+    assert 100 < int(browser.find_element(By.ID, "chart").get_attribute("data-points")) < 1000
+
     # Leipzig's station has a measurement every 15 minutes: drawn one by one.
     Select(browser.find_element(By.ID, "city")).select_by_visible_text("Leipzig")
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "path.thing-marker")) == 1)
@@ -222,6 +233,12 @@ def test_the_viewer_shows_three_cities_a_chart_and_live_values(
     wait.until(lambda d: d.find_element(By.CSS_SELECTOR, row).text == "42.42 °C")
     wait.until(lambda d: d.find_element(By.ID, "chart-note").text.startswith("25 measurements"))
     assert browser.find_element(By.ID, "live").text == "live: 1 new"
+
+    browser.find_element(By.ID, "language").click()
+    wait.until(lambda d: d.find_element(By.ID, "live").text == "live: 1 neu")
+    assert [o.text for o in Select(browser.find_element(By.ID, "city")).options][0] == "Alle Städte"
+    assert browser.find_element(By.CSS_SELECTOR, row).text == "42,42 °C"
+    browser.find_element(By.ID, "language").click()
 
     Select(browser.find_element(By.ID, "city")).select_by_visible_text("All cities")
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "path.thing-marker")) == 3)

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The time-series chart of one Datastream (uPlot). Dragging across it asks for a zoomed range.
 import uPlot from "uplot";
-import { formatNumber, formatTime, t } from "./i18n.js";
+import { formatNumber, formatTick, formatTime, t } from "./i18n.js";
 
 const LINE = "#1f6f8b";
 const BAND = "rgba(31, 111, 139, 0.18)";
@@ -26,11 +26,11 @@ export function drawChart(element, series, unit, onZoom) {
     width,
     height: 240,
     series: [
-      { value: (u, v) => (v == null ? "" : formatTime(new Date(v * 1000))) },
+      { label: t("time"), value: (u, v) => (v == null ? "" : formatTime(new Date(v * 1000))) },
       ...valueSeries.map((s) => ({ ...s, value: (u, v) => (v == null ? "–" : `${formatNumber(v)} ${unit}`) })),
     ],
     bands: series.mode === "buckets" ? [{ series: [2, 1], fill: BAND }] : [],
-    axes: [{}, { label: unit, size: 60, values: (u, ticks) => ticks.map((v) => formatNumber(v)) }],
+    axes: [{ values: (u, ticks) => ticks.map((v) => formatTick(v, ticks)), space: 70 }, { label: unit, size: 60, values: (u, ticks) => ticks.map((v) => formatNumber(v)) }],
     cursor: { drag: { x: true, y: false, setScale: false } },
     hooks: {
       setSelect: [

@@ -103,6 +103,13 @@ export function formatTime(date) {
   return new Intl.DateTimeFormat(language, { dateStyle: "medium", timeStyle: "short" }).format(date);
 }
 
+/** A label of the time axis (seconds): the time of day for short spans, else the date. */
+export function formatTick(seconds, ticks) {
+  const span = ticks.length > 1 ? ticks[ticks.length - 1] - ticks[0] : 0;
+  const options = span > 2 * 86400 ? { day: "numeric", month: "numeric" } : { hour: "2-digit", minute: "2-digit" };
+  return new Intl.DateTimeFormat(language, options).format(new Date(seconds * 1000));
+}
+
 export function formatDuration(ms) {
   const minutes = Math.round(ms / 60000);
   const unit = (n, en, de) => `${n} ${language === "de" ? de : en}`;
