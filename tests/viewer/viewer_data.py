@@ -79,13 +79,13 @@ def thing_body(
     }
 
 
-def history(value: float, hours: int = 6, step_minutes: int = 15, now: datetime | None = None) -> list[Json]:
-    """Observations every `step_minutes` over the last `hours`, a gentle wave around `value`."""
+def history(value: float, hours: int = 6, step_seconds: int = 900, now: datetime | None = None) -> list[Json]:
+    """Observations every `step_seconds` over the last `hours`, a gentle wave around `value`."""
     end = (now or datetime.now(UTC)).replace(second=0, microsecond=0)
-    count = hours * 60 // step_minutes
+    count = hours * 3600 // step_seconds
     rows = []
     for i in range(count):
-        at = end - timedelta(minutes=step_minutes * (count - i))
+        at = end - timedelta(seconds=step_seconds * (count - i))
         rows.append(
             {
                 "phenomenonTime": at.isoformat().replace("+00:00", "Z"),

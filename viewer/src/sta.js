@@ -57,7 +57,7 @@ export async function loadThings(sta) {
   );
 }
 
-const RAW_LIMIT = 1000; // up to this many Observations in a range are drawn one by one
+const RAW_LIMIT = 3000; // up to this many Observations in a range are drawn one by one (2 days per minute)
 const BUCKETS = 150; // otherwise the range is cut into this many periods, each drawn as lowest and highest
 
 /**
