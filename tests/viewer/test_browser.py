@@ -242,7 +242,15 @@ def test_the_viewer_shows_three_cities_a_chart_and_live_values(
 
     Select(browser.find_element(By.ID, "city")).select_by_visible_text("All cities")
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "path.thing-marker")) == 3)
+
     browser.save_screenshot(str(tmp_path / "viewer.png"))
     if os.environ.get("VIEWER_SCREENSHOT"):
         shutil.copyfile(tmp_path / "viewer.png", os.environ["VIEWER_SCREENSHOT"])
+
+    # A station that starts sending after the page loaded appears on the map (the page reloads the Things).
+    body = thing_body("Leipzig", "Lindenau", "climate", 12.3400, 51.3400, "Air temperature", "Cel", "°C")
+    new = request("POST", f"{hub}/v1.1/Things", body)
+    new_stream = request("GET", f"{hub}/v1.1/Things({new['@iot.id']})/Datastreams")["value"][0]["@iot.id"]
+    request("POST", f"{hub}/v1.1/Datastreams({new_stream})/Observations", {"result": 8.5})
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "path.thing-marker")) == 4)
     assert (tmp_path / "viewer.png").stat().st_size > 0

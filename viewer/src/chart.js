@@ -47,11 +47,27 @@ export function drawChart(element, series, unit, onZoom) {
   return new uPlot(options, data, element);
 }
 
-/** Add one live value to a raw chart that ends now; bucketed charts are redrawn on the next load. */
+/**
+ * Add one live value (time in seconds) to a chart whose range ends now. Raw: one more point.
+ * Buckets: it widens the last period's lowest/highest, or starts a new period after it.
+ */
 export function appendPoint(plot, series, time, value) {
-  if (series.mode !== "raw" || typeof value !== "number") return false;
-  series.times.push(time);
-  series.values.push(value);
-  plot.setData([series.times, series.values]);
-  return true;
+  if (typeof value !== "number") return;
+  if (series.mode === "raw") {
+    series.times.push(time);
+    series.values.push(value);
+    plot.setData([series.times, series.values]);
+    return;
+  }
+  const last = series.times.length - 1;
+  const lastEnd = series.times[last] + series.size / 2000; // bucket middles, size in ms
+  if (last >= 0 && time <= lastEnd) {
+    series.lows[last] = series.lows[last] === null ? value : Math.min(series.lows[last], value);
+    series.highs[last] = series.highs[last] === null ? value : Math.max(series.highs[last], value);
+  } else {
+    series.times.push(time + series.size / 2000);
+    series.lows.push(value);
+    series.highs.push(value);
+  }
+  plot.setData([series.times, series.lows, series.highs]);
 }

@@ -28,6 +28,7 @@ const state = {
   chart: null, // {datastream, from, to, zoomed, series, plot}
   range: "24h",
   liveCount: 0,
+  fresh: new Set(), // Datastream ids with a new value since the last redraw (highlighted)
   markers: new Map(), // Thing id -> Leaflet circle marker
 };
 
@@ -70,6 +71,7 @@ async function reloadThings() {
   state.datastreams.clear();
   state.things = raw.map(toThing).filter((thing) => Number.isFinite(thing.lat) && Number.isFinite(thing.lon));
   if (state.selected) state.selected = state.things.find((thing) => thing.id === state.selected.id) ?? null;
+  if (state.chart) state.chart.datastream = state.datastreams.get(state.chart.datastream.id) ?? state.chart.datastream;
 }
 
 // ---- filters -----------------------------------------------------------------------------------
@@ -323,28 +325,57 @@ function renderChart() {
 
 function onObservation(datastreamId, observation) {
   const datastream = state.datastreams.get(datastreamId);
-  if (!datastream) return; // a Datastream created after the page loaded: picked up by the next reload
+  if (!datastream) {
+    scheduleReload(); // a Datastream (or Thing) created after the page loaded
+    return;
+  }
   const time = timeOf(observation.phenomenonTime);
   if (!datastream.latest || time >= datastream.latest.time) {
     datastream.latest = { value: observation.result, time };
   }
   state.liveCount += 1;
-  renderLive("open");
-  renderMap();
-  if (state.selected === datastream.thing) {
-    renderDetails();
-    const row = document.querySelector(`tr[data-datastream="${datastreamId}"]`);
-    row?.classList.add("fresh");
-  }
+  state.fresh.add(datastreamId);
+  scheduleRender();
   const chart = state.chart;
-  if (chart?.plot && chart.datastream === datastream && !chart.zoomed && time >= chart.from) {
-    if (appendPoint(chart.plot, chart.series, time.getTime() / 1000, observation.result)) {
-      chart.series.count += 1;
-      $("chart-note").textContent = t("raw", chart.series.count);
-    } else {
-      showChart(datastream); // a bucketed chart: load it again
-    }
+  if (chart?.plot && chart.datastream.id === datastreamId && !chart.zoomed && time >= chart.from) {
+    appendPoint(chart.plot, chart.series, time.getTime() / 1000, observation.result);
+    chart.series.count += 1;
+    if (chart.series.mode === "raw") $("chart-note").textContent = t("raw", chart.series.count);
   }
+}
+
+// New Things and Datastreams (a device's first message) appear after a reload, at most every RELOAD_MS.
+const RELOAD_MS = 10000;
+let reloadTimer = null;
+
+function scheduleReload() {
+  reloadTimer ??= setTimeout(async () => {
+    try {
+      const first = state.things.length === 0;
+      await reloadThings();
+      renderTexts();
+      if (first) renderMap({ fit: true });
+    } finally {
+      reloadTimer = null;
+    }
+  }, RELOAD_MS);
+}
+
+// Many sensors send often: redraw the map and the panel at most every RENDER_MS, not per event.
+const RENDER_MS = 300;
+let renderTimer = null;
+
+function scheduleRender() {
+  renderTimer ??= setTimeout(() => {
+    renderTimer = null;
+    renderLive("open");
+    renderMap();
+    if (state.selected) {
+      renderDetails();
+      for (const id of state.fresh) document.querySelector(`tr[data-datastream="${id}"]`)?.classList.add("fresh");
+    }
+    state.fresh.clear();
+  }, RENDER_MS);
 }
 
 function renderLive(status) {
@@ -401,7 +432,7 @@ async function start() {
     listen(state.config.live, {
       onObservation,
       onState: renderLive,
-      onGap: () => reloadThings().then(() => renderTexts()),
+      onGap: scheduleReload, // the hub dropped events for us: the latest values may be stale
     });
   }
   document.body.dataset.ready = "true"; // for tests and for anyone embedding the page
