@@ -46,7 +46,8 @@ viewer:
 	@$(MAKE) --no-print-directory $(VIEWER_INDEX)
 
 viewer-if-npm:
-	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory $(VIEWER_INDEX); \
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory $(VIEWER_INDEX) \
+		|| echo "the map viewer did not build (see above); / says how to build it, the API works without it"; \
 	else echo "npm not found: the map viewer at / is not built (install Node.js 18+ with npm, then make viewer); the API works without it"; fi
 
 $(VIEWER_INDEX): viewer/package.json viewer/package-lock.json viewer/build.mjs $(wildcard viewer/src/*)
