@@ -11,6 +11,7 @@ from aiohttp import web
 from hub.config import Settings
 from hub.http.context import STATE, AppState
 from hub.http.errors import error_middleware
+from hub.http.live import setup_live
 from hub.http.routes import add_routes
 from hub.ingest.group_commit import GroupCommit
 from hub.mqtt.service import mqtt_context
@@ -43,6 +44,7 @@ def build_app(settings: Settings) -> web.Application:
             await pool.close()
 
     app.cleanup_ctx.append(database)
+    setup_live(app)  # GET /live: server-sent events of this process's commits
     if settings.mqtt_url:
         app.cleanup_ctx.append(mqtt_context(settings))
     return app

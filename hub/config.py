@@ -138,6 +138,13 @@ class Settings(pydantic.BaseModel, frozen=True, extra="forbid"):
         default_factory=dict,
         description="Properties of provisioned Things and Datastreams, e.g. serviceName, layerName (TOML).",
     )
+    viewer_tile_url: str | None = Field(
+        None,
+        description="Base map tiles of the viewer at / (https://host/{z}/{x}/{y}.png); unset: none.",
+    )
+    viewer_tile_attribution: str = Field(
+        "", description="Attribution text the viewer shows for its base map tiles (their licence)."
+    )
 
     @field_validator("database_url", "base_url", "mqtt_url")
     @classmethod
@@ -210,6 +217,18 @@ class Settings(pydantic.BaseModel, frozen=True, extra="forbid"):
         if value.lower() not in COUNT_MODES:
             raise ValueError(f"must be one of {_either(COUNT_MODES)}")
         return value.lower()
+
+    @field_validator("viewer_tile_url")
+    @classmethod
+    def _check_tile_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if not value.startswith(("http://", "https://", "/")) or not all(
+            part in value for part in ("{z}", "{x}", "{y}")
+        ):
+            raise ValueError("must be an http(s) URL template with {z}, {x} and {y}")
+        return value
 
     @field_validator("http_host")
     @classmethod
