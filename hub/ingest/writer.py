@@ -42,6 +42,7 @@ DB_DOWN = (
 )
 RETRY_FIRST, RETRY_MAX = 0.1, 5.0
 LOG_EVERY = 10.0  # seconds between log lines of one kind; the rest are counted
+STALL_SECONDS = 30.0  # messages waiting and no batch finished for this long: ingest is stalled
 
 
 @dataclass
@@ -58,6 +59,13 @@ class IngestStats:
     last_progress: float = 0.0  # time.monotonic() of the last finished batch
     connected: Callable[[], bool] = lambda: False  # whether the broker connection is up
     buffer_depth: Callable[[], int] = lambda: 0  # received and not yet finished
+    # Told (rows committed, seconds of the successful write) after each batch; /metrics listens here.
+    on_batch: Callable[[int, float], None] = lambda rows, seconds: None
+
+    def stalled(self, now: float) -> bool:
+        """Messages are waiting and no batch finished for STALL_SECONDS (e.g. the database is down)."""
+        idle = now - self.last_progress if self.last_progress else None
+        return self.buffer_depth() > 0 and (idle is None or idle > STALL_SECONDS)
 
     def snapshot(self) -> dict[str, Any]:
         """The counters as a JSON-ready dict."""
@@ -226,6 +234,7 @@ class BatchWriter:
         """Write a batch, retrying while the database is away; then ack, dead-letter and notify."""
         delay = RETRY_FIRST
         while batch:
+            started = time.monotonic()
             try:
                 async with self.pool.acquire() as conn:
                     outcome = await write_batch(conn, batch, self.provisioner)
@@ -241,10 +250,10 @@ class BatchWriter:
                 await asyncio.sleep(RETRY_MAX)
                 batch = self._current(batch)
                 continue
-            self._finish(outcome)
+            self._finish(outcome, started)
             return
 
-    def _finish(self, outcome: Outcome) -> None:
+    def _finish(self, outcome: Outcome, started: float) -> None:
         self.stats.last_progress = time.monotonic()
         changes: list[Change] = []
         for message, ids in outcome.stored:
@@ -252,6 +261,7 @@ class BatchWriter:
             self._done(message)
         self.stats.committed += len(changes)
         self.stats.batches += 1
+        self.stats.on_batch(len(changes), self.stats.last_progress - started)
         for message, error in outcome.rejected:
             self._reject(message, error)
         try:
