@@ -21,6 +21,7 @@ from prometheus_client import (
     Histogram,
     PlatformCollector,
     ProcessCollector,
+    disable_created_metrics,
     generate_latest,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -48,6 +49,9 @@ class HubMetrics:
     """The registry and the instruments the HTTP layer and the ingest writer report to."""
 
     def __init__(self, role: str = "serve", client_id: str = "") -> None:
+        # No `_created` series: they double the series count and Prometheus does not need them.
+        # (A process-wide switch of the library; the hub is its only user in the process.)
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry()
         self.http_requests = Counter(
             "twinhub_http_requests",

@@ -99,15 +99,15 @@ class RateLimitedLog:
         self._last: dict[str, float] = {}
         self._held: Counter[str] = Counter()
 
-    def warning(self, key: str, text: str, *args: object) -> None:
-        """Log `text % args` unless a line with this key was logged recently."""
+    def warning(self, key: str, text: str, *args: object, fields: dict[str, object] | None = None) -> None:
+        """Log `text % args` (with `fields` for JSON logs) unless a line with this key was logged recently."""
         now = time.monotonic()
         if now - self._last.get(key, -LOG_EVERY) < LOG_EVERY:
             self._held[key] += 1
             return
         held = self._held.pop(key, 0)
         self._last[key] = now
-        log.warning(text + (f" (and {held} more like it)" if held else ""), *args)
+        log.warning(text + (f" (and {held} more like it)" if held else ""), *args, extra=fields)
 
 
 class BatchWriter:
@@ -275,7 +275,13 @@ class BatchWriter:
 
     def _reject(self, message: Message, error: IngestError) -> None:
         self.stats.dead_lettered[error.cause] += 1
-        self._log.warning(error.cause, "ingest: rejected a message on %s: %s", message.topic, error)
+        self._log.warning(
+            error.cause,
+            "ingest: rejected a message on %s: %s",
+            message.topic,
+            error,
+            fields={"topic": message.topic, "cause": error.cause},
+        )
         try:
             self.outlets.dead_letter(message, error)
         except Exception:

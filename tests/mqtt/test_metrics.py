@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import aiohttp
+import orjson
 from aiohttp.test_utils import TestClient, TestServer
 from mqtt_helpers import (
     Broker,
@@ -148,5 +149,9 @@ async def test_an_ingest_worker_serves_its_own_metrics(clean_db: str, broker: Br
     assert metrics.value("twinhub_db_pool_max") == 4  # the ingest process's own small pool
     assert metrics.value("twinhub_http_requests_total", method="GET", route="/metrics", status="2xx") >= 1
     assert worker.returncode == 0
-    lines = (tmp_path / "worker.log").read_text().splitlines()
-    assert any('"logger":"hub.cli"' in line and "metrics at" in line for line in lines), lines[:5]
+    lines = [orjson.loads(line) for line in (tmp_path / "worker.log").read_text().splitlines()]
+    assert any(line["logger"] == "hub.cli" and "metrics at" in line["message"] for line in lines)
+    rejects = [line for line in lines if line["logger"] == "hub.ingest" and "cause" in line]
+    assert {line["cause"] for line in rejects} <= {"bad_json", "unknown_datastream"}
+    assert all(line["topic"].startswith("v1.1/Datastreams(") for line in rejects)
+    assert rejects  # at least the first reject of each cause is logged (the rest are rate-limited)
