@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -155,3 +156,64 @@ async def test_an_ingest_worker_serves_its_own_metrics(clean_db: str, broker: Br
     assert {line["cause"] for line in rejects} <= {"bad_json", "unknown_datastream"}
     assert all(line["topic"].startswith("v1.1/Datastreams(") for line in rejects)
     assert rejects  # at least the first reject of each cause is logged (the rest are rate-limited)
+
+
+def _two_free_ports() -> int:
+    """A port p with p and p + 1 free (for two workers' metrics)."""
+    for _ in range(50):
+        base = free_port()
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", base + 1))
+            except OSError:
+                continue
+        return base
+    raise AssertionError("no two consecutive free ports")
+
+
+def _start_serve(env: dict[str, str], log: IO[bytes]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "hub.cli", "serve"], env=env, stderr=log)
+
+
+async def test_serve_with_ingest_workers_gives_each_worker_a_metrics_port(
+    clean_db: str, broker: Broker, tmp_path: Path
+) -> None:
+    base, http_port = _two_free_ports(), free_port()
+    env = {
+        **os.environ,
+        "TWINHUB_DATABASE_URL": clean_db,
+        "TWINHUB_MQTT_URL": broker.url,
+        "TWINHUB_MQTT_CLIENT_ID": "twinhub-scraped",
+        "TWINHUB_HTTP_PORT": str(http_port),
+        "TWINHUB_MIGRATE_ON_START": "false",
+        "TWINHUB_DATA_DIR": str(tmp_path / "data"),
+        "TWINHUB_INGEST_WORKERS": "3",
+        "TWINHUB_INGEST_METRICS_PORT": str(base),
+    }
+    log = (tmp_path / "serve.log").open("wb")
+    hub = _start_serve(env, log)
+    found: dict[int, Exposition] = {}
+    try:
+
+        async def all_answer() -> bool:
+            for port in (http_port, base, base + 1):
+                if port not in found and (metrics := await _scrape(f"http://127.0.0.1:{port}/metrics")):
+                    found[port] = metrics
+            return len(found) == 3
+
+        await wait_for(all_answer, within=60, step=0.3)
+    finally:
+        hub.terminate()
+        hub.wait(30)
+        log.close()
+    client_ids = {
+        port: metrics.label_values("twinhub_info", "mqtt_client_id") for port, metrics in found.items()
+    }
+    assert client_ids == {
+        http_port: {"twinhub-scraped"},
+        base: {"twinhub-scraped-w1"},
+        base + 1: {"twinhub-scraped-w2"},
+    }
+    assert found[http_port].label_values("twinhub_info", "role") == {"serve"}
+    assert found[base].label_values("twinhub_info", "role") == {"ingest"}
+    assert hub.returncode == 0
