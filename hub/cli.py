@@ -14,7 +14,7 @@ import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from aiohttp import web
@@ -22,6 +22,9 @@ from aiohttp import web
 from hub.config import ConfigError, Settings, env_var, load_settings, redact_url
 from hub.store.embedded import EmbeddedPostgres, EmbeddedPostgresError
 from hub.store.migrate import MigrationError, migrate_dsn
+
+if TYPE_CHECKING:
+    from hub.mqtt.service import IngestService
 
 API_PATH = "/v1.1"
 
@@ -149,7 +152,9 @@ async def _ingest(settings: Settings) -> None:
 
 
 @asynccontextmanager
-async def _metrics_site(settings: Settings, pool: Any, service: Any) -> AsyncIterator[None]:
+async def _metrics_site(
+    settings: Settings, pool: asyncpg.Pool, service: IngestService
+) -> AsyncIterator[None]:
     """An ingest process's own /metrics on ingest_metrics_port (none when it is 0)."""
     if not settings.ingest_metrics_port:
         yield
