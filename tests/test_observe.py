@@ -104,6 +104,18 @@ async def test_metrics_count_requests_by_route_shape_and_status_class(client: An
     assert "twinhub_mqtt_connected" not in metrics.names()  # no broker configured
 
 
+async def test_version_roots_and_versions_are_their_own_shapes(client: Any) -> None:
+    for path in ("/v1.1", "/v1.1/", "/v1.0/Things", "/v1.0/Things"):
+        assert (await client.get(path)).status == 200
+    metrics = Exposition(await (await client.get("/metrics")).text())
+    routes = {
+        route: metrics.value("twinhub_http_requests_total", method="GET", route=route, status="2xx")
+        for route in metrics.label_values("twinhub_http_requests_total", "route")
+        if route != "/metrics"
+    }
+    assert routes == {"/v1.1": 1, "/v1.1/": 1, "/v1.0/Things": 2}
+
+
 async def test_the_scrape_itself_is_counted_on_the_next_scrape(client: Any) -> None:
     await client.get("/metrics")
     metrics = Exposition(await (await client.get("/metrics")).text())

@@ -59,12 +59,13 @@ def route_shape(request: web.Request) -> str:
     route = info.route
     if route.resource is None or info.http_exception is not None:
         return UNMATCHED
-    version = info.get("version")
-    if version is None:
-        return route.resource.canonical  # fixed routes: /health, /ready, /metrics, /
+    # The route's pattern (/health, /{version}/{tail}) with its bounded parts filled in.
+    shape = route.resource.canonical
+    if "version" in info:  # v1.0 or v1.1, by the route's regex
+        shape = shape.replace("{version}", info["version"])
     if "tail" in info:
-        return f"/{version}/{sta_shape(info['tail'])}"
-    return f"/{version}"
+        shape = shape.replace("{tail}", sta_shape(info["tail"]))
+    return shape
 
 
 @web.middleware
@@ -79,6 +80,9 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
         status = response.status
         response.headers[REQUEST_ID] = rid
         return response
+    except web.HTTPException as error:  # only without error_middleware (the ingest metrics app)
+        status = error.status
+        raise
     except asyncio.CancelledError:
         status = CLIENT_GONE
         raise
