@@ -24,6 +24,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 COUNT_MODES = ("exact", "estimate")
 MASK = "***"
 MQTT_PROTOCOLS = ("5", "3.1.1")
+LOG_FORMATS = ("text", "json")
 
 # (smaller, larger) pairs checked after the fields themselves; one row per rule.
 ORDERED_SETTINGS = (("default_top", "max_top"), ("db_pool_min", "db_pool_max"))
@@ -145,6 +146,16 @@ class Settings(pydantic.BaseModel, frozen=True, extra="forbid"):
     viewer_tile_attribution: str = Field(
         "", description="Attribution text the viewer shows for its base map tiles (their licence)."
     )
+    log_format: str = Field(
+        "text", description="Log lines as 'text' (for terminals) or 'json' (one object per line)."
+    )
+    ingest_metrics_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="Port of each `twinhub ingest` process's own /metrics (worker i of serve: port + i - 1); "
+        "0: none.",
+    )
 
     @field_validator("database_url", "base_url", "mqtt_url")
     @classmethod
@@ -182,6 +193,13 @@ class Settings(pydantic.BaseModel, frozen=True, extra="forbid"):
         if value.upper() not in LOG_LEVELS:
             raise ValueError(f"must be one of {_either(LOG_LEVELS)}")
         return value.upper()
+
+    @field_validator("log_format")
+    @classmethod
+    def _check_log_format(cls, value: str) -> str:
+        if value.lower() not in LOG_FORMATS:
+            raise ValueError(f"must be {_either(LOG_FORMATS)}")
+        return value.lower()
 
     @field_validator("adapters", mode="before")
     @classmethod
