@@ -180,6 +180,11 @@ def _ingest_metrics(stats: IngestStats, now: float) -> Iterable[Metric]:
         "1 while messages wait and no batch finished for 30 s (as /ready reports), else 0.",
         stats.stalled(now),
     )
+    yield _counter(
+        "twinhub_mqtt_notifications_dropped",
+        "Change notifications dropped because the notifier's or the connection's queue was full.",
+        stats.notifications_dropped(),
+    )
 
 
 __all__ = ["CONTENT_TYPE", "HubMetrics", "StateCollector"]

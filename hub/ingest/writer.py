@@ -59,6 +59,7 @@ class IngestStats:
     last_progress: float = 0.0  # time.monotonic() of the last finished batch
     connected: Callable[[], bool] = lambda: False  # whether the broker connection is up
     buffer_depth: Callable[[], int] = lambda: 0  # received and not yet finished
+    notifications_dropped: Callable[[], int] = lambda: 0  # best-effort notifications given up
     # Told (rows committed, seconds of the successful write) after each batch; /metrics listens here.
     on_batch: Callable[[int, float], None] = lambda rows, seconds: None
 

@@ -158,6 +158,7 @@ async def running_ingest(
         version_prefixes=version_prefixes(settings.mqtt_publish_v10),
     )
     listeners.append(notifier.on_commit)
+    service.stats.notifications_dropped = lambda: notifier.dropped + service.client.dropped
     notifications = asyncio.create_task(notifier.run(), name="mqtt-notifications")
     service.start()
     try:

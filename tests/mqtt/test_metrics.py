@@ -80,6 +80,7 @@ async def test_metrics_after_http_requests_and_an_ingest_batch(
     assert metrics.value("twinhub_ingest_buffer_depth") == 0
     assert metrics.value("twinhub_ingest_stalled") == 0
     assert metrics.value("twinhub_mqtt_connected") == 1
+    assert metrics.value("twinhub_mqtt_notifications_dropped_total") == 0
     assert metrics.value("twinhub_ingest_db_retries_total") == 0
     route = "/v1.1/Datastreams(id)"
     assert metrics.value("twinhub_http_requests_total", method="GET", route=route, status="2xx") == 1
