@@ -12,6 +12,7 @@ from hub.config import Settings
 from hub.http.context import STATE, AppState
 from hub.http.errors import error_middleware
 from hub.http.routes import add_routes
+from hub.http.security import GUARD, Guard, security_middleware
 from hub.ingest.group_commit import GroupCommit
 from hub.mqtt.service import mqtt_context
 from hub.store.pool import create_pool, detect_dialect
@@ -25,7 +26,10 @@ def build_app(settings: Settings) -> web.Application:
         raise ValueError(
             "build_app needs settings.database_url (the CLI fills it in for the embedded server)"
         )
-    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
+    app = web.Application(
+        middlewares=[error_middleware, security_middleware], client_max_size=settings.max_body_bytes
+    )
+    app[GUARD] = Guard.from_settings(settings)
     add_routes(app)
 
     async def database(app: web.Application) -> AsyncIterator[None]:
