@@ -40,9 +40,9 @@ BODIES: dict[str, Json] = {
     "Locations": {"name": "Roof", "description": "the roof", "encodingType": GEO, "location": POINT},
     "HistoricalLocations": {"time": T0, "Thing": ONE, "Locations": [ONE]},
     "Sensors": {"name": "PT100", "description": "thermometer", "encodingType": "text/html", "metadata": "m"},
-    "ObservedProperties": {"name": "Air temperature", "definition": "http://example.org/t", "description": "air"},
+    "ObservedProperties": {"name": "Air temperature", "definition": "http://x.org/t", "description": "a"},
     "Datastreams": {
-        "name": "T", "description": "temperature", "unitOfMeasurement": CELSIUS, "observationType": MEASUREMENT,
+        "name": "T", "description": "air", "unitOfMeasurement": CELSIUS, "observationType": MEASUREMENT,
         "Thing": ONE, "Sensor": ONE, "ObservedProperty": ONE,
     },
     "MultiDatastreams": {
