@@ -26,13 +26,17 @@ KEY_HEADER = "X-API-Key"
 
 
 def credential_of(headers: Mapping[str, str]) -> str | None:
-    """The credential a request carries: `Authorization: Bearer <x>` or `X-API-Key: <x>`."""
+    """The credential a request carries: `Authorization: Bearer <x>` or `X-API-Key: <x>`.
+
+    Other Authorization schemes are not the hub's: a reverse proxy doing Basic authentication
+    passes its header on, and that must not break anonymous reads."""
     authorization = headers.get("Authorization")
     if authorization is not None:
         scheme, _, value = authorization.strip().partition(" ")
-        if scheme.lower() != SCHEME or not value.strip():
-            raise TokenError("send credentials as 'Authorization: Bearer <API key or token>'")
-        return value.strip()
+        if scheme.lower() == SCHEME:
+            if not value.strip():
+                raise TokenError("the Authorization header says Bearer but carries no credential")
+            return value.strip()
     key = headers.get(KEY_HEADER)
     if key is not None:
         if not key.strip():

@@ -125,7 +125,7 @@ def check_roles(principal: Principal | None, roles: Iterable[Role], settings: Se
     if principal is None:
         raise AuthenticationError(
             f"credentials are needed to {verbs}: send an API key or an OIDC token as "
-            "'Authorization: Bearer <credential>'"
+            "'Authorization: Bearer <credential>' (or the key as X-API-Key)"
         )
     missing = [role for role in needed if not principal.holds(role)]
     if missing:

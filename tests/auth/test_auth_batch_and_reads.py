@@ -70,6 +70,8 @@ async def test_closed_reads_need_the_read_role(clean_db: str, settings: Settings
         status, body = await send(client, "GET", "Things", None, creator)
         assert status == 403
         assert "lacks the role read" in body["message"]
+        basic = {"Authorization": "Basic dXNlcjpwYXNz"}  # a proxy's own authentication, passed on
+        assert (await send(client, "GET", "Things", None, basic))[0] == 401
         for probe in ("/health", "/ready"):  # probes never ask for credentials
             assert (await client.get(probe)).status == 200
 
@@ -95,3 +97,9 @@ async def test_a_key_from_the_configuration(clean_db: str, settings: Settings) -
         wrong = new.key[:-1] + ("a" if new.key[-1] != "a" else "b")
         status, body = await send(client, "POST", "Sensors", SENSOR, bearer(wrong))
         assert status == 401, body
+
+
+async def test_another_authorization_scheme_leaves_reads_anonymous(clean_db: str, settings: Settings) -> None:
+    async with hub(settings, auth_anonymous_write=False) as client:
+        basic = {"Authorization": "Basic dXNlcjpwYXNz"}
+        assert (await send(client, "GET", "Things", None, basic))[0] == 200

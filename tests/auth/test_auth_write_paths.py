@@ -33,7 +33,7 @@ WRONG = {
     "unknown key": bearer("thk_0123456789_" + "x" * 43),
     "malformed key": bearer("thk_nonsense"),
     "a JWT, but no JWKS configured": bearer("eyJhbGciOiJSUzI1NiJ9.e30.c2ln"),
-    "basic auth": {"Authorization": "Basic dXNlcjpwYXNz"},
+    "bearer without a credential": {"Authorization": "Bearer "},
     "empty X-API-Key": {"X-API-Key": " "},
 }
 COUNTED = (
@@ -102,6 +102,11 @@ async def test_write_refuses_missing_wrong_and_insufficient_credentials(
     assert response.status == 401
     assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
     assert "unknown, revoked or wrong" in (await response.json())["message"]
+
+    # Another scheme (a proxy's Basic authentication) is not the hub's: as good as no credentials.
+    status, payload = await send(client, method, path, body, {"Authorization": "Basic dXNlcjpwYXNz"})
+    assert status == 401, payload
+    assert "credentials are needed" in payload["message"]
 
     needed = role_for(method)
     status, payload = await send(client, method, path, body, {"X-API-Key": refusing.all_but[needed]})
