@@ -213,3 +213,18 @@ async def test_an_unreachable_jwks_is_503(
         status, body = await send(client, "POST", "Sensors", BODIES["Sensors"], bearer(token(keys["k1"])))
     assert status == 503
     assert "cannot load the identity provider's keys" in body["message"]
+
+
+async def test_a_verified_token_is_remembered_until_it_expires(
+    jwks_server: tuple[str, dict[str, Any]], keys: Any
+) -> None:
+    url, document = jwks_server
+    source = JwksSource(url, None, min_refresh=0, max_age=0)  # every key lookup reloads the set
+    verifier = TokenVerifier(source, ISSUER, None, "realm_access.roles")
+    remembered = token(keys["k1"])
+    await verifier.verify(remembered)
+    document["keys"] = []  # the provider withdraws the key
+    assert (await verifier.verify(remembered)).name == "oidc:operator"  # no second verification
+    assert source.loads == 1
+    with pytest.raises(TokenError, match="does not publish"):
+        await verifier.verify(token(keys["k1"], sub="another", preferred_username="another"))
