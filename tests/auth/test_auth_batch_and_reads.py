@@ -103,3 +103,14 @@ async def test_another_authorization_scheme_leaves_reads_anonymous(clean_db: str
     async with hub(settings, auth_anonymous_write=False) as client:
         basic = {"Authorization": "Basic dXNlcjpwYXNz"}
         assert (await send(client, "GET", "Things", None, basic))[0] == 200
+
+
+async def test_a_batch_request_with_an_unknown_method_answers_405_inside(
+    clean_db: str, settings: Settings
+) -> None:
+    async with hub(settings, auth_anonymous_write=False) as client:
+        status, body = await send(
+            client, "POST", "$batch", batch(("GET", "Things", None), ("BREW", "Things", None))
+        )
+    assert status == 200, body
+    assert [r["status"] for r in body["responses"]] == [200, 405]
