@@ -14,6 +14,7 @@ from hub.http.errors import error_middleware
 from hub.http.live import setup_live
 from hub.http.observe import add_metrics, observe_middleware
 from hub.http.routes import add_routes
+from hub.http.security import GUARD, Guard, security_middleware
 from hub.ingest.group_commit import GroupCommit
 from hub.metrics import HubMetrics
 from hub.mqtt.service import INGEST, mqtt_context
@@ -29,8 +30,10 @@ def build_app(settings: Settings) -> web.Application:
             "build_app needs settings.database_url (the CLI fills it in for the embedded server)"
         )
     app = web.Application(
-        middlewares=[observe_middleware, error_middleware], client_max_size=settings.max_body_bytes
+        middlewares=[observe_middleware, error_middleware, security_middleware],
+        client_max_size=settings.max_body_bytes,
     )
+    app[GUARD] = Guard.from_settings(settings)
     add_routes(app)
     metrics = HubMetrics(client_id=settings.mqtt_client_id if settings.mqtt_url else "")
     add_metrics(app, metrics)

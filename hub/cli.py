@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -56,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the twinhub command line; return the process exit code."""
     args = _parser().parse_args(argv)
     command: Callable[[Settings], int] = args.command
+    if getattr(args, "with_args", False):  # commands with arguments of their own (keys)
+        command = functools.partial(args.command, args=args)
     _INVOCATION["config"] = args.config  # ingest workers are started with the same file
     try:
         settings = load_settings(args.config)
@@ -84,6 +87,8 @@ def _parser() -> argparse.ArgumentParser:
     for name, function, text in COMMANDS:
         sub = commands.add_parser(name, parents=[common], help=text, description=text)
         sub.set_defaults(command=function)
+        if name in ARGUMENTS:
+            ARGUMENTS[name](sub)
     return parser
 
 
@@ -275,6 +280,25 @@ def dedupe(settings: Settings) -> int:
     return 0
 
 
+def keys(settings: Settings, args: argparse.Namespace | None = None) -> int:
+    """Create, list or revoke API keys (hub/auth/manage.py)."""
+    from hub.auth import manage
+
+    assert args is not None  # main passes the parsed arguments
+
+    try:
+        if args.key_action == "create" and args.config_entry:
+            manage.config_entry(args.name, args.roles, print)
+            return 0
+        with _database(settings) as dsn:
+            if settings.migrate_on_start:  # the keys table may be newer than the database
+                asyncio.run(_migrate(dsn, log.info))
+            manage.run(dsn, args, print)
+    except manage.KeyCommandError as exc:
+        raise Failure(str(exc)) from None
+    return 0
+
+
 _INVOCATION: dict[str, Path | None] = {"config": None}
 
 COMMANDS: tuple[tuple[str, Callable[[Settings], int], str], ...] = (
@@ -284,7 +308,18 @@ COMMANDS: tuple[tuple[str, Callable[[Settings], int], str], ...] = (
     ("adapters", list_adapters, "list the ingest adapters and the topics they listen on"),
     ("dedupe", dedupe, "remove duplicate Observations left by redelivered MQTT messages"),
     ("ingest", ingest, "run MQTT ingest only, no HTTP (as started by ingest_workers)"),
+    ("keys", keys, "create, list or revoke API keys: create --name X --roles create,read | list | revoke ID"),
 )
+
+
+def _key_arguments(parser: argparse.ArgumentParser) -> None:
+    from hub.auth.manage import add_arguments
+
+    add_arguments(parser)
+
+
+# Commands that take arguments of their own, by name.
+ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {"keys": _key_arguments}
 
 
 # --- pieces -----------------------------------------------------------------

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import difflib
+import ipaddress
+import json
 import os
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -42,6 +44,23 @@ class ConfigError(ValueError):
 
 def _default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("twinhub"))
+
+
+class ConfiguredKey(pydantic.BaseModel, frozen=True, extra="forbid"):
+    """An API key given in the configuration: its roles and the SHA-256 of the whole key."""
+
+    roles: tuple[str, ...]
+    sha256: str = Field(pattern="^[0-9a-fA-F]{64}$")
+    name: str = ""
+
+    @field_validator("roles", mode="before")
+    @classmethod
+    def _check_roles(cls, value: object) -> tuple[str, ...]:
+        from hub.auth.roles import parse_roles
+
+        if not isinstance(value, str | list | tuple) or not all(isinstance(v, str) for v in value):
+            raise ValueError('must be a list of roles such as ["create", "read"]')
+        return tuple(sorted(parse_roles(value)))
 
 
 class Settings(pydantic.BaseModel, frozen=True, extra="forbid"):
@@ -155,6 +174,45 @@ class Settings(pydantic.BaseModel, frozen=True, extra="forbid"):
         le=65535,
         description="Port of each `twinhub ingest` process's own /metrics (worker i of serve: port + i - 1); "
         "0: none.",
+    )
+    auth_anonymous_read: bool = Field(True, description="Clients without credentials may read (GET).")
+    auth_anonymous_write: bool = Field(
+        False,
+        description="Clients without credentials may create, update and delete: for local development only.",
+    )
+    auth_api_keys: dict[str, ConfiguredKey] = Field(
+        default_factory=dict,
+        description="API keys by id with roles and SHA-256 (TOML table; JSON in the environment); "
+        "besides those of `twinhub keys`.",
+    )
+    auth_jwks_url: str | None = Field(
+        None, description="URL of the OIDC provider's JWKS; bearer JWTs are verified against it."
+    )
+    auth_jwks_file: Path | None = Field(None, description="A JWKS file, instead of auth_jwks_url.")
+    auth_issuer: str | None = Field(
+        None, validate_default=True, description="The `iss` every token must carry (required with a JWKS)."
+    )
+    auth_audience: str | None = Field(None, description="The `aud` tokens must carry; unset: not checked.")
+    auth_roles_claim: str = Field(
+        "realm_access.roles", description="Dotted path of the token claim that lists the roles."
+    )
+    rate_limit: int = Field(
+        0, ge=0, description="Requests per second per client (API key, token or address); 0: no limit."
+    )
+    rate_limit_burst: int = Field(
+        50, ge=1, description="Requests a client may send at once before rate_limit applies."
+    )
+    trusted_proxies: tuple[str, ...] = Field(
+        (),
+        description="Addresses/networks of reverse proxies whose X-Forwarded-For names the client "
+        "(comma-separated in the environment).",
+    )
+    max_expand_depth: int = Field(
+        5, ge=1, description="Deepest $expand (navigation steps) a request may ask."
+    )
+    max_filter_length: int = Field(8192, ge=1, description="Longest $filter text, in characters.")
+    max_filter_nodes: int = Field(
+        1000, ge=1, description="Most terms (operators, values, names) in the $filters of one request."
     )
 
     @field_validator("database_url", "base_url", "mqtt_url")
@@ -282,6 +340,69 @@ class Settings(pydantic.BaseModel, frozen=True, extra="forbid"):
     def _expand_home(cls, value: Path) -> Path:
         return value.expanduser()
 
+    @field_validator("auth_api_keys", mode="before")
+    @classmethod
+    def _parse_keys(cls, value: object) -> object:
+        if isinstance(value, str):  # TWINHUB_AUTH_API_KEYS='{"<id>": {"roles": [...], "sha256": "..."}}'
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError:
+                raise ValueError(
+                    'must be a JSON object {"<id>": {"roles": [...], "sha256": "..."}}'
+                ) from None
+        return value
+
+    @field_validator("auth_api_keys")
+    @classmethod
+    def _check_key_ids(cls, value: dict[str, ConfiguredKey]) -> dict[str, ConfiguredKey]:
+        from hub.auth.keys import valid_key_id
+
+        bad = [key_id for key_id in value if not valid_key_id(key_id)]
+        if bad:
+            raise ValueError(f"key id {bad[0]!r} is not 10 hex digits (as `twinhub keys create` makes them)")
+        return value
+
+    @field_validator("auth_jwks_url")
+    @classmethod
+    def _check_jwks_url(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError("must be a URL starting with http:// or https://")
+        return value
+
+    @field_validator("auth_issuer")
+    @classmethod
+    def _check_issuer(cls, value: str | None, info: pydantic.ValidationInfo) -> str | None:
+        url, file = info.data.get("auth_jwks_url"), info.data.get("auth_jwks_file")
+        if url is not None and file is not None:
+            raise ValueError("set only one of auth_jwks_url and auth_jwks_file")
+        if (url is not None or file is not None) and not value:
+            raise ValueError("must be set when tokens are verified (auth_jwks_url or auth_jwks_file)")
+        return value
+
+    @field_validator("auth_roles_claim")
+    @classmethod
+    def _check_claim(cls, value: str) -> str:
+        if not value.strip() or any(not part for part in value.strip().split(".")):
+            raise ValueError("must be a claim name or a dotted path such as realm_access.roles")
+        return value.strip()
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"{network!r} is not an IP address or network (e.g. 10.0.0.0/8)") from None
+        return value
+
     @model_validator(mode="after")
     def _check_order(self) -> Settings:
         for smaller, larger in ORDERED_SETTINGS:
@@ -388,6 +509,9 @@ def _explain(exc: pydantic.ValidationError, values: Mapping[str, Any], sources: 
     if error["type"] == "setting_order":
         return _explain_order(ctx, sources)
     name = str(error["loc"][0])
+    if len(error["loc"]) > 1:  # inside a table such as auth_api_keys.<id>.roles: pydantic's words
+        inner = ".".join(str(part) for part in error["loc"][1:])
+        return f"{sources.get(name, name)}: {inner}: {ctx.get('error') or error['msg']}"
     expectation = str(ctx["error"]) if error["type"] == "value_error" else _expectation(name)
     return f"{sources.get(name, name)}: {expectation}, got {_show(name, values.get(name))}"
 

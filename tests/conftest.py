@@ -118,8 +118,12 @@ async def clean_db(db_dsn: str) -> str:
 
 @pytest.fixture
 def settings(db_dsn: str, tmp_path: Path) -> Settings:
-    """Settings for an in-process hub on the session database (already migrated)."""
-    return Settings(database_url=db_dsn, data_dir=tmp_path / "data", migrate_on_start=False)
+    """Settings for an in-process hub on the session database (already migrated).
+
+    Writes need no credentials here (explicitly: the default wants them); tests/auth checks them."""
+    return Settings(
+        database_url=db_dsn, data_dir=tmp_path / "data", migrate_on_start=False, auth_anonymous_write=True
+    )
 
 
 # --- HTTP -------------------------------------------------------------------

@@ -6,7 +6,16 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from hub.errors import BadLinkError, ConflictError, NotFoundError, NotSupportedError
+from hub.auth.oidc import JwksUnavailableError
+from hub.errors import (
+    AuthenticationError,
+    BadLinkError,
+    ConflictError,
+    NotFoundError,
+    NotSupportedError,
+    PermissionDeniedError,
+    RateLimitedError,
+)
 from hub.http.errors import _message, _status_of
 from hub.query.path import PathError
 from schemas.entities import ValidationError
@@ -24,6 +33,10 @@ from schemas.entities import ValidationError
         (asyncpg.QueryCanceledError("canceling statement due to statement timeout"), 503),
         (asyncpg.ConnectionDoesNotExistError("connection was closed"), 503),
         (ConnectionRefusedError(111, "Connection refused"), 503),
+        (AuthenticationError("credentials are needed"), 401),
+        (PermissionDeniedError("lacks the role delete"), 403),
+        (RateLimitedError("too many requests", 3), 429),
+        (JwksUnavailableError("cannot load the keys"), 503),
         (RuntimeError("a bug"), None),  # unexpected: logged and answered 500 by the middleware
     ],
 )

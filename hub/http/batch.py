@@ -16,6 +16,7 @@ used here: the operations get the batch's connection.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -136,9 +137,14 @@ def _units(parts: list[Part]) -> list[list[Part]]:
     return units
 
 
-async def run_batch(state: AppState, body: object, base: str) -> dict[str, Any]:
-    """Execute a JSON batch; the {"responses": [...]} document."""
+async def run_batch(
+    state: AppState, body: object, base: str, authorize: Callable[[list[Part]], None] | None = None
+) -> dict[str, Any]:
+    """Execute a JSON batch; the {"responses": [...]} document. `authorize` sees all the requests
+    before any runs, and raises to refuse the batch."""
     parts = parse_batch(body)
+    if authorize is not None:
+        authorize(parts)
     context = _Context(base)
     responses: list[dict[str, Any]] = []
     async with state.pool.acquire() as conn:

@@ -15,12 +15,17 @@ import asyncpg
 import orjson
 from aiohttp import web
 
+from hub.auth.oidc import JwksUnavailableError
 from hub.errors import (
+    AuthenticationError,
     BadLinkError,
     BadRequestError,
     ConflictError,
     NotFoundError,
     NotSupportedError,
+    PermissionDeniedError,
+    RateLimitedError,
+    StaError,
 )
 from hub.logs import current_request_id, request_id
 from hub.query.path import PathError
@@ -36,6 +41,10 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (BadRequestError, 400),
     (ConflictError, 409),
     (NotSupportedError, 501),
+    (AuthenticationError, 401),
+    (PermissionDeniedError, 403),
+    (RateLimitedError, 429),
+    (JwksUnavailableError, 503),
     # Values validation let through but PostgreSQL refused (e.g. out-of-range numbers, SQLSTATE 22):
     # still the client's input, so a 400 naming the database's reason rather than a 500.
     (asyncpg.QueryCanceledError, 503),  # statement_timeout: the query was too expensive
@@ -79,6 +88,10 @@ def _from_http_exception(error: web.HTTPException) -> web.StreamResponse:
     return error_response(error.status, message or error.reason, headers)
 
 
+def _headers_of(error: Exception) -> dict[str, str] | None:
+    return dict(error.headers) if isinstance(error, StaError) and error.headers else None
+
+
 def _message(error: Exception) -> str:
     if isinstance(error, UNAVAILABLE):
         log.warning("database unavailable: %s", error)
@@ -105,7 +118,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception as error:
         status = _status_of(error)
         if status is not None:
-            response = error_response(status, _message(error))
+            response = error_response(status, _message(error), _headers_of(error))
         else:
             log.exception("request %s %s %s failed", rid, request.method, request.path_qs)
             response = error_response(500, f"internal server error (request id {rid})")

@@ -10,11 +10,13 @@ from urllib.parse import urlsplit, urlunsplit
 import orjson
 from aiohttp import web
 
+from hub.auth.roles import ROLE_BY_METHOD, role_for
 from hub.errors import BadRequestError
-from hub.http.batch import run_batch
+from hub.http.batch import Part, run_batch
 from hub.http.context import AppState, service_root
 from hub.http.exchange import JSON, JSON_PATCH, StaRequest, StaResponse
 from hub.http.operations import BATCH, action_of, dispatch
+from hub.http.security import require
 from hub.query.path import parse_path
 from schemas.model import ENTITY_SETS
 
@@ -83,6 +85,7 @@ async def handle_request(request: web.Request) -> web.StreamResponse:
     action = action_of(tail)
     if action == BATCH and request.method == "POST":
         return await _handle_batch(request, state, base)
+    require(request, [role_for(request.method)])  # before the body is read or anything looked up
     if action is None:
         parse_path(tail)  # a bad path is a 404 before any complaint about the body
     body: Any = None
@@ -103,7 +106,13 @@ async def _handle_batch(request: web.Request, state: AppState, base: str) -> web
             '(Content-Type: application/json, {"requests": [...]} as in OData 4.01)'
         )
     body = await read_body(request)
-    return to_web(StaResponse(200, await run_batch(state, body, base)))
+
+    def authorize(parts: list[Part]) -> None:
+        # The batch needs every role its requests need, checked before any of them runs; a method
+        # the hub does not serve needs none (its request answers 405).
+        require(request, {ROLE_BY_METHOD[part.method] for part in parts if part.method in ROLE_BY_METHOD})
+
+    return to_web(StaResponse(200, await run_batch(state, body, base, authorize)))
 
 
 # One entry per method for the route table; all of them are the same wrapper.
@@ -129,6 +138,7 @@ CONFORMANCE = (
 
 async def handle_root(request: web.Request) -> web.StreamResponse:
     """The service root document (§9.2.1) with serverSettings.conformance."""
+    require(request, ["read"])
     state = AppState.of(request)
     base = service_root(request, state.settings)
     sets = [{"name": name, "url": f"{base}/{name}"} for name in ENTITY_SETS]

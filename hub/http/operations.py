@@ -17,6 +17,7 @@ from hub.http import mutations
 from hub.http.context import AppState
 from hub.http.data_array_create import create_observations
 from hub.http.exchange import TEXT, StaRequest, StaResponse, connection
+from hub.http.limits import check_filter_text, check_query
 from hub.http.render import format_instant, property_value, render_node, self_link
 from hub.http.result_formats import check_format, format_collection, geometry_expands, geometry_selection
 from hub.query.ast import Query
@@ -62,7 +63,9 @@ async def dispatch(
 async def get(state: AppState, request: StaRequest, conn: asyncpg.Connection | None = None) -> StaResponse:
     """Read a collection, an entity, a property, $value or $ref."""
     path = parse_path(request.tail)
+    check_filter_text(request.query, state.settings)
     query = parse_query(request.query, state.settings.default_top, state.settings.max_top)
+    check_query(query, state.settings)
     base = request.base
     entity_type = path.target.entity_type
     selection = plan_selection(entity_type, query.select)

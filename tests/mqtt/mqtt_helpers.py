@@ -248,6 +248,7 @@ def hub_settings(dsn: str, broker: Broker, tmp_path: Path, **extra: Any) -> Sett
         "data_dir": tmp_path / "data",
         "migrate_on_start": False,
         "mqtt_client_id": "twinhub-test",
+        "auth_anonymous_write": True,  # the tests also create over HTTP, without keys
         **extra,
     }
     return Settings(**values)

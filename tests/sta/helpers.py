@@ -313,7 +313,8 @@ async def hub_on_new_database(pg_dsn: str, data_dir: Path, **overrides: Any) -> 
             await apply_migrations(conn)
         finally:
             await conn.close()
-        settings = Settings(database_url=dsn, data_dir=data_dir, migrate_on_start=False, **overrides)
+        values = {"auth_anonymous_write": True, **overrides}  # the fixtures fill the database over HTTP
+        settings = Settings(database_url=dsn, data_dir=data_dir, migrate_on_start=False, **values)
         async with TestClient(TestServer(build_app(settings))) as test_client:
             yield test_client
     finally:

@@ -1,0 +1,2 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Who may do what: roles, API keys and OIDC bearer tokens."""
