@@ -20,6 +20,8 @@ import asyncpg
 from aiohttp import web
 
 from hub.config import ConfigError, Settings, env_var, load_settings, redact_url
+from hub.demo import DemoError
+from hub.demo.commands import add_demo_options, add_simulate_options, demo, simulate
 from hub.store.embedded import EmbeddedPostgres, EmbeddedPostgresError
 from hub.store.migrate import MigrationError, migrate_dsn
 
@@ -41,6 +43,7 @@ RUNTIME_ERRORS = (
     asyncpg.InterfaceError,
     EmbeddedPostgresError,
     MigrationError,
+    DemoError,
 )
 
 log = logging.getLogger("hub.cli")
@@ -53,12 +56,12 @@ class Failure(Exception):
 def main(argv: list[str] | None = None) -> int:
     """Run the twinhub command line; return the process exit code."""
     args = _parser().parse_args(argv)
-    command: Callable[[Settings], int] = args.command
+    command: Callable[..., int] = args.command
     _INVOCATION["config"] = args.config  # ingest workers are started with the same file
     try:
         settings = load_settings(args.config)
         _configure_logging(settings.log_level)
-        return command(settings)
+        return command(settings, args) if args.with_options else command(settings)
     except ConfigError as exc:
         return _fail(str(exc), EXIT_CONFIG)
     except Failure as exc:
@@ -81,7 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
     for name, function, text in COMMANDS:
         sub = commands.add_parser(name, parents=[common], help=text, description=text)
-        sub.set_defaults(command=function)
+        sub.set_defaults(command=function, with_options=name in COMMAND_OPTIONS)
+        if name in COMMAND_OPTIONS:
+            COMMAND_OPTIONS[name](sub)
     return parser
 
 
@@ -94,7 +99,7 @@ def _fail(message: str, code: int) -> int:
 def _describe(exc: BaseException) -> str:
     """Phrase an unexpected runtime error as one line."""
     text = str(exc) or type(exc).__name__
-    if isinstance(exc, EmbeddedPostgresError | MigrationError):
+    if isinstance(exc, EmbeddedPostgresError | MigrationError | DemoError):
         return text
     return f"{type(exc).__name__}: {text}"
 
@@ -245,14 +250,21 @@ def dedupe(settings: Settings) -> int:
 
 _INVOCATION: dict[str, Path | None] = {"config": None}
 
-COMMANDS: tuple[tuple[str, Callable[[Settings], int], str], ...] = (
+# Commands with options of their own take (settings, args); the rest take settings.
+COMMANDS: tuple[tuple[str, Callable[..., int], str], ...] = (
     ("serve", serve, "run the SensorThings HTTP server"),
     ("migrate", migrate, "apply pending database migrations"),
     ("check-config", check_config, "print the effective settings"),
     ("adapters", list_adapters, "list the ingest adapters and the topics they listen on"),
     ("dedupe", dedupe, "remove duplicate Observations left by redelivered MQTT messages"),
     ("ingest", ingest, "run MQTT ingest only, no HTTP (as started by ingest_workers)"),
+    ("simulate", simulate, "publish simulated city devices in their own formats to a broker (load test)"),
+    ("demo", demo, "run PostgreSQL, a broker, the hub and the simulated city together"),
 )
+COMMAND_OPTIONS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "simulate": add_simulate_options,
+    "demo": add_demo_options,
+}
 
 
 # --- pieces -----------------------------------------------------------------
