@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 .PHONY: demo test check bench
 
 demo: $(STAMP)
-	$(BIN)/twinhub serve
+	$(BIN)/twinhub demo
 
 test: $(DEV_STAMP)
 	$(BIN)/pytest -q $(PYTEST_ARGS)

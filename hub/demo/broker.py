@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import pwd
 import shutil
@@ -23,6 +24,8 @@ from pathlib import Path
 from hub.demo import DemoError
 
 START_SECONDS = 10.0
+# amqtt narrates every connection and state change at INFO; the demo's log is for people.
+AMQTT_LOGGERS = ("amqtt", "transitions", "websockets")
 
 # max_queued_messages 0: mosquitto's default of 1000 drops acknowledged messages while a
 # subscriber lags (LIMITS.md), which a backfill burst would trigger.
@@ -122,7 +125,11 @@ class Mosquitto:
 @contextlib.asynccontextmanager
 async def _amqtt(directory: Path, host: str, port: int, ws_port: int) -> AsyncIterator[BrokerUrls]:
     """amqtt in this event loop (MQTT 3.1.1 only, no persistence)."""
-    from amqtt.broker import Broker  # type: ignore[import-not-found, unused-ignore]
+    from amqtt.broker import Broker  # type: ignore[import-untyped, import-not-found, unused-ignore]
+
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        for name in AMQTT_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
 
     config = {
         "listeners": {
@@ -152,7 +159,7 @@ async def running_broker(directory: Path, host: str, port: int, ws_port: int) ->
             await asyncio.to_thread(mosquitto.stop)
         return
     try:
-        import amqtt  # type: ignore[import-not-found, unused-ignore]  # noqa: F401
+        import amqtt  # type: ignore[import-untyped, import-not-found, unused-ignore]  # noqa: F401
     except ImportError:
         raise BrokerError(
             "the demo needs an MQTT broker: install mosquitto (e.g. apt-get install mosquitto) or "

@@ -1,0 +1,110 @@
+# SPDX-License-Identifier: Apache-2.0
+"""`twinhub demo` as a user runs it: it comes up with its own PostgreSQL and broker, Ctrl-C stops
+everything with exit code 0, and a second start finds the first one's devices and history."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+DEVICES = 9  # every domain in every city
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _get(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def _poll(check: Any, within: float, process: subprocess.Popen[str]) -> Any:
+    """Call check() until it returns something truthy; fail early if the demo exited."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"the demo exited early with {process.returncode}"
+        try:
+            found = check()
+        except (OSError, urllib.error.URLError, ValueError, KeyError):
+            found = None
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError("the demo did not get there in time")
+
+
+def _start(data_dir: Path, http_port: int, broker: str) -> subprocess.Popen[str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TWINHUB_")}
+    env["TWINHUB_DATA_DIR"] = str(data_dir)
+    if broker == "amqtt":  # a machine without mosquitto: only Python on the PATH
+        env["PATH"] = str(Path(sys.executable).parent)
+    command = [
+        sys.executable, "-m", "hub.cli", "demo", "--http-port", str(http_port), "--mqtt-port", "0",
+        "--ws-port", "0", "--devices", str(DEVICES), "--backfill-hours", "1", "--rate", "20",
+    ]  # fmt: skip
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _stop(process: subprocess.Popen[str]) -> str:
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output[-3000:]
+    return output
+
+
+def _count(base: str, path: str) -> int:
+    return int(_get(f"{base}/v1.1/{path}?$count=true&$top=0")["@iot.count"])
+
+
+@pytest.mark.parametrize("broker", ["mosquitto", "amqtt"])
+def test_demo_starts_stops_on_ctrl_c_and_reuses_its_data(tmp_path: Path, broker: str) -> None:
+    if broker == "mosquitto" and shutil.which("mosquitto") is None:
+        pytest.skip("mosquitto is not installed")
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    state = tmp_path / "demo" / "demo.json"
+
+    first = _start(tmp_path, port, broker)
+    try:
+        _poll(lambda: _get(f"{base}/ready")["status"] == "ready", 40, first)
+        _poll(lambda: json.loads(state.read_text())["backfilled"], 30, first)
+        things = _count(base, "Things")
+        observations = _count(base, "Observations")
+    finally:
+        output = _stop(first) if first.poll() is None else first.communicate()[0]
+    assert things == DEVICES
+    assert observations > 0
+    for line in (
+        f"viewer            {base}/",
+        f"SensorThings API  {base}/v1.1",
+        "MQTT (TCP)",
+        "MQTT (WebSocket)",
+    ):
+        assert line in output
+    assert "backfilling now" in output
+    assert "simulator: sent " in output  # the final count
+
+    second = _start(tmp_path, port, broker)
+    try:
+        _poll(lambda: _get(f"{base}/ready")["status"] == "ready", 40, second)
+        _poll(lambda: _count(base, "Observations") > observations, 20, second)
+        assert _count(base, "Things") == DEVICES  # the same devices, found again
+    finally:
+        output = _stop(second) if second.poll() is None else second.communicate()[0]
+    assert "kept from the last run" in output
+    assert "simulator: backfilled" not in output  # no second history
