@@ -76,6 +76,7 @@ class Tally:
     backfilled_sta: int = 0
     live: int = 0
     malformed: int = 0
+    live_seconds: float = 0.0
     by_kind: collections.Counter[str] = field(default_factory=collections.Counter)
 
 
@@ -221,13 +222,17 @@ class Simulator:
         interval_ms = self._interval_ms()
         turn = 0
         sent = 0
+        catch_up = max(1, int(self.options.rate * TICK_SECONDS * 4))
         while not stop.is_set():
             elapsed = loop.time() - began
             if self.options.duration is not None and elapsed >= self.options.duration:
                 break
             now = datetime.now(UTC)
             pending.extend(self._due_traffic(now))
-            while sent < int(elapsed * self.options.rate) + 1 and (pending or speakers):
+            # Catch up at most a few ticks' worth at once, so that --duration holds when the
+            # publisher cannot keep up; the summary then shows the rate reached.
+            target = min(int(elapsed * self.options.rate) + 1, sent + catch_up)
+            while sent < target and (pending or speakers):
                 if pending:
                     device, moment = pending.popleft()
                 else:
@@ -241,6 +246,7 @@ class Simulator:
                 await self._send(device, topic, payload)
                 self.tally.live += 1
                 sent += 1
+            self.tally.live_seconds = loop.time() - began
             if loop.time() - last_report >= self.options.report_seconds:
                 last_report = loop.time()
                 self._progress(loop.time() - began)
@@ -255,13 +261,22 @@ class Simulator:
             f"{self.tally.malformed} malformed"
         )
 
+    def _live_rate(self) -> float:
+        return self.tally.live / max(self.tally.live_seconds, 1e-9)
+
     def _summary(self, counts: Counts, drained: bool) -> None:
         tally = self.tally
         self.say(
             f"simulator: sent {counts.sent} messages: {tally.announced} announcements, "
             f"{tally.backfilled} backfilled in device formats, {tally.backfilled_sta} backfilled as STA "
-            f"Observations, {tally.live} live ({tally.malformed} deliberately malformed); "
+            f"Observations, {tally.live} live in {tally.live_seconds:.1f} s ({self._live_rate():.0f} msg/s, "
+            f"{tally.malformed} deliberately malformed); "
             f"{counts.acknowledged} acknowledged by the broker, {counts.failed} failed"
             + ("" if drained else f", {counts.in_flight} still unacknowledged")
         )
+        if tally.live_seconds > 1 and self._live_rate() < 0.95 * self.options.rate:
+            self.say(
+                f"simulator: could not keep up with --rate {self.options.rate:g}: reached "
+                f"{self._live_rate():.0f} msg/s (this process's CPU or the broker's acknowledgements bind)"
+            )
         self.say("simulator: by kind: " + ", ".join(f"{k} {n}" for k, n in sorted(tally.by_kind.items())))

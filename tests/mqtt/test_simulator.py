@@ -5,6 +5,10 @@ cities, hourly traffic intervals and dead letters for the deliberately broken me
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -13,7 +17,7 @@ from typing import Any
 
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
-from mqtt_helpers import Broker, hub_settings, wait_for
+from mqtt_helpers import Broker, Collector, free_port, hub_settings, wait_for
 
 from hub.app import build_app
 from hub.demo.cities import CITIES
@@ -164,3 +168,54 @@ async def test_traffic_counts_are_hourly_intervals_and_history_is_backfilled(
     assert first_start < history
     assert first_end - first_start == timedelta(seconds=145)
     assert _times(particulates[-1])[1] > now - timedelta(minutes=1)
+
+
+class RawCollector(Collector):
+    """Keeps payloads as bytes: the simulator's broken messages are not JSON."""
+
+    def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
+        self.messages.append((msg.topic, msg.payload))
+
+
+def _simulate(*arguments: str) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TWINHUB_")}
+    command = [sys.executable, "-m", "hub.cli", "simulate", *arguments]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
+async def test_simulate_command_says_what_it_sent_and_the_broker_got_all_of_it(broker: Broker) -> None:
+    collector = RawCollector(broker.port, "#")
+    try:
+        done = await asyncio.to_thread(
+            _simulate, "--mqtt", broker.url, "--devices", "15", "--rate", "200", "--duration", "1",
+            "--backfill-hours", "1", "--malformed-ratio", "0.1",
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        summary = next(line for line in done.stdout.splitlines() if line.startswith("simulator: sent "))
+        sent = int(summary.split()[2])
+        assert f"{sent} acknowledged by the broker, 0 failed" in summary
+        # Without --sta the sensor.community stations have no history, and it says so.
+        assert "no history for 3 sensor.community station(s)" in done.stdout
+        await wait_for(lambda: len(collector.messages) >= sent, within=20)
+        assert len(collector.messages) == sent
+        assert {topic.split("/")[0] for topic, _ in collector.messages} >= {
+            "tele",
+            "v3",
+            "airrohr",
+            "telraam",
+        }
+    finally:
+        collector.close()
+
+
+def test_simulate_command_names_a_bad_option_or_an_unreachable_broker() -> None:
+    bad_rate = _simulate("--rate", "0")
+    assert bad_rate.returncode == 2
+    assert "--rate: must be greater than 0" in bad_rate.stderr
+    bad_url = _simulate("--mqtt", "http://127.0.0.1:1")
+    assert bad_url.returncode == 1
+    assert "--mqtt: must be a URL starting with mqtt://" in bad_url.stderr
+    unreachable = _simulate("--mqtt", f"mqtt://127.0.0.1:{free_port()}", "--duration", "1")
+    assert unreachable.returncode == 1
+    assert "cannot reach the MQTT broker at 127.0.0.1:" in unreachable.stderr
+    assert "Traceback" not in unreachable.stderr
