@@ -11,9 +11,11 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +39,9 @@ def _poll(check: Any, within: float, process: subprocess.Popen[str]) -> Any:
     """Call check() until it returns something truthy; fail early if the demo exited."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        assert process.poll() is None, f"the demo exited early with {process.returncode}"
+        if process.poll() is not None:
+            output = process.communicate()[0]
+            raise AssertionError(f"the demo exited early with {process.returncode}: {output[-2000:]}")
         try:
             found = check()
         except (OSError, urllib.error.URLError, ValueError, KeyError):
@@ -45,17 +49,18 @@ def _poll(check: Any, within: float, process: subprocess.Popen[str]) -> Any:
         if found:
             return found
         time.sleep(0.2)
-    raise AssertionError("the demo did not get there in time")
+    process.send_signal(signal.SIGINT)
+    output = process.communicate(timeout=30)[0]
+    raise AssertionError(f"the demo did not get there in {within:g} s: {output[-3000:]}")
 
 
 def _start(data_dir: Path, http_port: int, broker: str) -> subprocess.Popen[str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("TWINHUB_")}
     env["TWINHUB_DATA_DIR"] = str(data_dir)
-    if broker == "amqtt":  # a machine without mosquitto: only Python on the PATH
-        env["PATH"] = str(Path(sys.executable).parent)
     command = [
         sys.executable, "-m", "hub.cli", "demo", "--http-port", str(http_port), "--mqtt-port", "0",
         "--ws-port", "0", "--devices", str(DEVICES), "--backfill-hours", "1", "--rate", "20",
+        "--broker", broker,
     ]  # fmt: skip
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -71,15 +76,23 @@ def _count(base: str, path: str) -> int:
     return int(_get(f"{base}/v1.1/{path}?$count=true&$top=0")["@iot.count"])
 
 
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """A data folder of our own: pytest's numbered tmp folders are pruned by other concurrent
+    pytest sessions of the same user, which would pull the embedded PostgreSQL's files away."""
+    with tempfile.TemporaryDirectory(prefix="twinhub-demo-") as folder:
+        yield Path(folder)
+
+
 @pytest.mark.parametrize("broker", ["mosquitto", "amqtt"])
-def test_demo_starts_stops_on_ctrl_c_and_reuses_its_data(tmp_path: Path, broker: str) -> None:
+def test_demo_starts_stops_on_ctrl_c_and_reuses_its_data(data_dir: Path, broker: str) -> None:
     if broker == "mosquitto" and shutil.which("mosquitto") is None:
         pytest.skip("mosquitto is not installed")
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    state = tmp_path / "demo" / "demo.json"
+    state = data_dir / "demo" / "demo.json"
 
-    first = _start(tmp_path, port, broker)
+    first = _start(data_dir, port, broker)
     try:
         _poll(lambda: _get(f"{base}/ready")["status"] == "ready", 40, first)
         _poll(lambda: json.loads(state.read_text())["backfilled"], 30, first)
@@ -99,7 +112,7 @@ def test_demo_starts_stops_on_ctrl_c_and_reuses_its_data(tmp_path: Path, broker:
     assert "backfilling now" in output
     assert "simulator: sent " in output  # the final count
 
-    second = _start(tmp_path, port, broker)
+    second = _start(data_dir, port, broker)
     try:
         _poll(lambda: _get(f"{base}/ready")["status"] == "ready", 40, second)
         _poll(lambda: _count(base, "Observations") > observations, 20, second)

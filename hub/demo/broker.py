@@ -148,9 +148,13 @@ async def _amqtt(directory: Path, host: str, port: int, ws_port: int) -> AsyncIt
 
 
 @contextlib.asynccontextmanager
-async def running_broker(directory: Path, host: str, port: int, ws_port: int) -> AsyncIterator[BrokerUrls]:
-    """mosquitto when it is on the PATH, else amqtt when installed, else a BrokerError."""
-    if shutil.which("mosquitto"):
+async def running_broker(
+    directory: Path, host: str, port: int, ws_port: int, kind: str = "auto"
+) -> AsyncIterator[BrokerUrls]:
+    """`kind` "auto": mosquitto when it is on the PATH, else amqtt when installed, else a BrokerError."""
+    if kind == "mosquitto" and not shutil.which("mosquitto"):
+        raise BrokerError("mosquitto is not on the PATH (install it, or use --broker amqtt)")
+    if kind != "amqtt" and shutil.which("mosquitto"):
         mosquitto = Mosquitto(directory, host, port, ws_port)
         urls = await asyncio.to_thread(mosquitto.start)
         try:

@@ -135,6 +135,12 @@ def add_demo_options(parser: argparse.ArgumentParser) -> None:
             metavar="PORT",
             help=f"{what} port (default: last run's, else a preferred one if free; 0: any)",
         )
+    parser.add_argument(
+        "--broker",
+        choices=("auto", "mosquitto", "amqtt"),
+        default="auto",
+        help="MQTT broker: mosquitto if on the PATH, else amqtt (default auto)",
+    )
     _common_options(parser, rate=5.0, backfill=6.0)
 
 
@@ -185,5 +191,6 @@ def demo(settings: Settings, args: argparse.Namespace) -> int:
         backfill_hours=args.backfill_hours,
         malformed_ratio=args.malformed_ratio,
         seed=args.seed,
+        broker=args.broker,
     )
     return run_demo(settings, options)

@@ -52,6 +52,7 @@ class DemoOptions:
     backfill_hours: float = 6.0
     malformed_ratio: float = 0.01
     seed: int = 1
+    broker: str = "auto"  # auto (mosquitto if on the PATH, else amqtt), mosquitto or amqtt
 
 
 @dataclass
@@ -90,20 +91,28 @@ def _free(host: str, port: int) -> bool:
     return True
 
 
-def _any_free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def choose_port(host: str, asked: int | None, *preferred: int) -> int:
-    """The asked port (0: any free one), else the first free preferred one, else any free one."""
-    if asked is not None:
-        return asked if asked else _any_free_port(host)
-    for port in preferred:
-        if port and _free(host, port):
-            return port
-    return _any_free_port(host)
+def choose_ports(host: str, wishes: list[tuple[int | None, tuple[int, ...]]]) -> list[int]:
+    """One distinct port per wish (asked, preferred...): the asked port (0: any free one), else the
+    first free preferred one, else any free one. Free ports are held open until all are chosen, so
+    the system cannot hand out the same one twice."""
+    chosen: list[int] = []
+    held: list[socket.socket] = []
+    try:
+        for asked, preferred in wishes:
+            candidates = [asked] if asked else [] if asked == 0 else list(preferred)
+            port = next((p for p in candidates if p and p not in chosen and _free(host, p)), None)
+            if port is None and asked:
+                port = asked  # asked for explicitly: let the listener report it if it is taken
+            if port is None:
+                sock = socket.socket()
+                sock.bind((host, 0))
+                held.append(sock)
+                port = int(sock.getsockname()[1])
+            chosen.append(port)
+    finally:
+        for sock in held:
+            sock.close()
+    return chosen
 
 
 @contextlib.contextmanager
@@ -122,9 +131,14 @@ def run_demo(settings: Settings, options: DemoOptions) -> int:
     state_path = home / "demo.json"
     state = DemoState.load(state_path)
     host = settings.http_host
-    state.http_port = choose_port(host, options.http_port, state.http_port, settings.http_port)
-    state.mqtt_port = choose_port(host, options.mqtt_port, state.mqtt_port, PREFERRED_MQTT_PORT)
-    state.ws_port = choose_port(host, options.ws_port, state.ws_port, PREFERRED_WS_PORT)
+    state.http_port, state.mqtt_port, state.ws_port = choose_ports(
+        host,
+        [
+            (options.http_port, (state.http_port, settings.http_port)),
+            (options.mqtt_port, (state.mqtt_port, PREFERRED_MQTT_PORT)),
+            (options.ws_port, (state.ws_port, PREFERRED_WS_PORT)),
+        ],
+    )
     if state.devices and (state.seed, state.devices) != (options.seed, options.devices):
         log.info(
             "other devices than last time (seed %d, %d devices): backfilling again",
@@ -142,7 +156,8 @@ def run_demo(settings: Settings, options: DemoOptions) -> int:
 async def _demo(settings: Settings, options: DemoOptions, state: DemoState, state_path: Path) -> None:
     host = settings.http_host
     home = state_path.parent
-    async with running_broker(home / "mosquitto", host, state.mqtt_port, state.ws_port) as urls:
+    broker = running_broker(home / "mosquitto", host, state.mqtt_port, state.ws_port, options.broker)
+    async with broker as urls:
         hub_settings = settings.model_copy(
             update={
                 "http_port": state.http_port,
