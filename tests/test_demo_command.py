@@ -35,23 +35,19 @@ def _get(url: str) -> Any:
         return json.loads(response.read())
 
 
-def _poll(check: Any, within: float, process: subprocess.Popen[str]) -> Any:
+def _poll(check: Any, within: float, process: subprocess.Popen[str], what: str) -> None:
     """Call check() until it returns something truthy; fail early if the demo exited."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            output = process.communicate()[0]
-            raise AssertionError(f"the demo exited early with {process.returncode}: {output[-2000:]}")
+            raise AssertionError(f"the demo exited with {process.returncode} before {what}")
         try:
-            found = check()
+            if check():
+                return
         except (OSError, urllib.error.URLError, ValueError, KeyError):
-            found = None
-        if found:
-            return found
+            pass
         time.sleep(0.2)
-    process.send_signal(signal.SIGINT)
-    output = process.communicate(timeout=30)[0]
-    raise AssertionError(f"the demo did not get there in {within:g} s: {output[-3000:]}")
+    raise AssertionError(f"the demo did not get to {what} in {within:g} s")
 
 
 def _start(data_dir: Path, http_port: int, broker: str) -> subprocess.Popen[str]:
@@ -66,8 +62,19 @@ def _start(data_dir: Path, http_port: int, broker: str) -> subprocess.Popen[str]
 
 
 def _stop(process: subprocess.Popen[str]) -> str:
-    process.send_signal(signal.SIGINT)
-    output, _ = process.communicate(timeout=30)
+    """Ctrl-C (SIGINT) and the output; at most 30 s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+    return process.communicate(timeout=30)[0]
+
+
+def _run(process: subprocess.Popen[str], steps: Any) -> str:
+    """Run the checks against a started demo, stop it, and return its output (in any failure too)."""
+    try:
+        steps()
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; its output ends: {_stop(process)[-3000:]}") from None
+    output = _stop(process)
     assert process.returncode == 0, output[-3000:]
     return output
 
@@ -92,32 +99,30 @@ def test_demo_starts_stops_on_ctrl_c_and_reuses_its_data(data_dir: Path, broker:
     base = f"http://127.0.0.1:{port}"
     state = data_dir / "demo" / "demo.json"
 
+    found: dict[str, int] = {}
+
+    def first_run() -> None:
+        _poll(lambda: _get(f"{base}/ready")["status"] == "ready", 40, first, "/ready")
+        _poll(lambda: json.loads(state.read_text())["backfilled"], 30, first, "the end of the backfill")
+        found["things"], found["observations"] = _count(base, "Things"), _count(base, "Observations")
+
     first = _start(data_dir, port, broker)
-    try:
-        _poll(lambda: _get(f"{base}/ready")["status"] == "ready", 40, first)
-        _poll(lambda: json.loads(state.read_text())["backfilled"], 30, first)
-        things = _count(base, "Things")
-        observations = _count(base, "Observations")
-    finally:
-        output = _stop(first) if first.poll() is None else first.communicate()[0]
-    assert things == DEVICES
-    assert observations > 0
-    for line in (
-        f"viewer            {base}/",
-        f"SensorThings API  {base}/v1.1",
-        "MQTT (TCP)",
-        "MQTT (WebSocket)",
-    ):
+    output = _run(first, first_run)
+    assert found["things"] == DEVICES
+    assert found["observations"] > 0
+    for line in (f"viewer            {base}/", f"SensorThings API  {base}/v1.1", "MQTT (WebSocket)"):
         assert line in output
+    assert f"({broker})" in output  # after the MQTT (TCP) URL
     assert "backfilling now" in output
     assert "simulator: sent " in output  # the final count
 
-    second = _start(data_dir, port, broker)
-    try:
-        _poll(lambda: _get(f"{base}/ready")["status"] == "ready", 40, second)
-        _poll(lambda: _count(base, "Observations") > observations, 20, second)
+    def second_run() -> None:
+        _poll(lambda: _get(f"{base}/ready")["status"] == "ready", 40, second, "/ready")
+        more = found["observations"]
+        _poll(lambda: _count(base, "Observations") > more, 20, second, "new live Observations")
         assert _count(base, "Things") == DEVICES  # the same devices, found again
-    finally:
-        output = _stop(second) if second.poll() is None else second.communicate()[0]
+
+    second = _start(data_dir, port, broker)
+    output = _run(second, second_run)
     assert "kept from the last run" in output
     assert "simulator: backfilled" not in output  # no second history

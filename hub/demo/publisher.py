@@ -23,6 +23,10 @@ from hub.mqtt.client import BrokerAddress
 CONNECT_SECONDS = 10.0
 
 
+class Stopped(Exception):
+    """Publishing was stopped while waiting for the broker."""
+
+
 class PublishError(DemoError):
     """The broker could not be reached or refused the connection."""
 
@@ -96,10 +100,14 @@ class WindowedPublisher:
             self._client.loop_stop()
             raise PublishError(f"the MQTT broker refused the connection: {self._refused or 'no answer'}")
 
-    async def publish(self, topic: str, payload: bytes) -> None:
-        """Publish at QoS 1, first waiting until fewer than `window` messages are unacknowledged."""
+    async def publish(self, topic: str, payload: bytes, stop: asyncio.Event | None = None) -> None:
+        """Publish at QoS 1, first waiting until fewer than `window` messages are unacknowledged;
+        raise Stopped when `stop` is set while waiting (a broker that stopped acknowledging)."""
         assert self._slots is not None, "start() first"
-        await self._slots.acquire()
+        if self._slots.locked() and stop is not None:
+            await self._acquire_unless(stop)
+        else:
+            await self._slots.acquire()
         info = self._client.publish(topic, payload, qos=1)
         with self._lock:
             if info.rc == paho.MQTT_ERR_SUCCESS or info.rc == paho.MQTT_ERR_NO_CONN:
@@ -109,11 +117,24 @@ class WindowedPublisher:
             self._failed += 1
         self._slots.release()
 
-    async def drain(self, within: float) -> bool:
-        """Wait up to `within` seconds until every sent message is acknowledged."""
+    async def _acquire_unless(self, stop: asyncio.Event) -> None:
+        assert self._slots is not None
+        slot = asyncio.ensure_future(self._slots.acquire())
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait((slot, stopped), return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if not slot.done():
+            slot.cancel()
+            raise Stopped
+        if stop.is_set():
+            self._slots.release()
+            raise Stopped
+
+    async def drain(self, within: float, stop: asyncio.Event | None = None) -> bool:
+        """Wait up to `within` seconds (or until `stop`) until every sent message is acknowledged."""
         deadline = asyncio.get_running_loop().time() + within
         while self.counts().in_flight > 0:
-            if asyncio.get_running_loop().time() > deadline:
+            if asyncio.get_running_loop().time() > deadline or (stop is not None and stop.is_set()):
                 return False
             await asyncio.sleep(0.05)
         return True

@@ -112,8 +112,14 @@ async def _complete(session: aiohttp.ClientSession, root: str, device: Device, t
     return changed
 
 
-async def register(root: str, devices: list[Device], within: float, say: Callable[[str], None]) -> Registered:
-    """Wait up to `within` seconds for every device's Thing, then complete each one."""
+async def register(
+    root: str,
+    devices: list[Device],
+    within: float,
+    say: Callable[[str], None],
+    stop: asyncio.Event | None = None,
+) -> Registered:
+    """Wait up to `within` seconds (or until `stop`) for every device's Thing, then complete each one."""
     registered = Registered()
     wanted = {device.device_id: device for device in devices}
     deadline = asyncio.get_running_loop().time() + within
@@ -126,6 +132,8 @@ async def register(root: str, devices: list[Device], within: float, say: Callabl
             missing = [key for key in wanted if key not in things]
             if not missing or asyncio.get_running_loop().time() > deadline:
                 break
+            if stop is not None and stop.is_set():
+                return registered
             await asyncio.sleep(POLL_SECONDS)
         if missing:
             say(

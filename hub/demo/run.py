@@ -38,6 +38,8 @@ DEMO_ADAPTERS = ("ttn", "sensor_community", "shelly", "tasmota", "telraam")
 # the usual 1883 (which another broker may hold), WebSocket on mosquitto's customary 9001.
 PREFERRED_MQTT_PORT = 1884
 PREFERRED_WS_PORT = 9001
+POLL_SECONDS = 0.05
+SUBSCRIBE_WARN_SECONDS = 10.0
 
 
 @dataclass
@@ -185,6 +187,7 @@ async def _run_hub_and_simulator(
         loop.add_signal_handler(signum, stop.set)
     try:
         await web.TCPSite(runner, settings.http_host, settings.http_port).start()
+        await _subscribed(runner.app, stop)  # devices published before would be lost
         base = f"http://{settings.http_host}:{settings.http_port}"
         _print_urls(base, urls, state)
         simulator = Simulator(
@@ -214,6 +217,19 @@ async def _run_hub_and_simulator(
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
         await runner.cleanup()
+
+
+async def _subscribed(app: web.Application, stop: asyncio.Event) -> None:
+    """Wait until the hub's ingest is connected and subscribed (or a stop signal)."""
+    from hub.mqtt.service import MQTT
+
+    service = app[MQTT]
+    warn_at = asyncio.get_running_loop().time() + SUBSCRIBE_WARN_SECONDS
+    while not service.client_ready() and not stop.is_set():
+        if warn_at and asyncio.get_running_loop().time() > warn_at:
+            log.warning("the hub has not subscribed at the broker yet; waiting")
+            warn_at = 0.0
+        await asyncio.sleep(POLL_SECONDS)
 
 
 def _mark_backfilled(state: DemoState, state_path: Path) -> None:

@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 
 from hub.demo import formats
 from hub.demo.devices import Device, make_devices
-from hub.demo.publisher import Counts, WindowedPublisher
+from hub.demo.publisher import Counts, Stopped, WindowedPublisher
 from hub.demo.register import register
 
 HOUR = timedelta(hours=1)
@@ -46,6 +46,7 @@ BACKFILL_STEP = {
 }
 AIRROHR_WINDOW = timedelta(seconds=145)  # the firmware's default measuring interval
 DRAIN_SECONDS = 30.0
+STOP_DRAIN_SECONDS = 5.0  # after Ctrl-C, wait this long for outstanding acknowledgements
 
 
 @dataclass(frozen=True)
@@ -102,10 +103,11 @@ class Simulator:
         self.tally = Tally()
         self.publisher = WindowedPublisher(options.mqtt_url, options.client_id, options.window)
         self._traffic_hour: dict[str, datetime] = {}  # segment -> start of the last hour reported
+        self._stop = asyncio.Event()
 
     async def run(self, stop: asyncio.Event | None = None) -> Counts:
         """All four steps; live until `stop` is set or `duration` has passed. Returns the counts."""
-        stop = stop or asyncio.Event()
+        stop = self._stop = stop or asyncio.Event()
         await self.publisher.start()
         kinds = collections.Counter(device.kind for device in self.devices)
         self.say(
@@ -117,9 +119,9 @@ class Simulator:
             await self._announce(now)
             streams: dict[str, dict[str, int]] = {}
             if self.options.sta_url:
-                await self.publisher.drain(DRAIN_SECONDS)
+                await self.publisher.drain(DRAIN_SECONDS, stop)
                 done = await register(
-                    self.options.sta_url, self.devices, self.options.register_seconds, self.say
+                    self.options.sta_url, self.devices, self.options.register_seconds, self.say, stop
                 )
                 streams = done.streams
                 self.say(
@@ -128,19 +130,22 @@ class Simulator:
                 )
             if self.options.backfill_hours > 0:
                 await self._backfill(now, streams)
-                if self.after_backfill is not None and await self.publisher.drain(DRAIN_SECONDS):
+                drained = await self.publisher.drain(DRAIN_SECONDS, stop)
+                if self.after_backfill is not None and drained and not stop.is_set():
                     self.after_backfill()
             if not stop.is_set():
                 await self._live(stop)
+        except Stopped:
+            self.say("simulator: stopped while the broker had not acknowledged its window")
         finally:
-            drained = await self.publisher.drain(DRAIN_SECONDS)
+            drained = await self.publisher.drain(STOP_DRAIN_SECONDS if stop.is_set() else DRAIN_SECONDS)
             counts = self.publisher.counts()
             await self.publisher.stop()
             self._summary(counts, drained)
         return counts
 
     async def _send(self, device: Device, topic: str, payload: bytes) -> None:
-        await self.publisher.publish(topic, payload)
+        await self.publisher.publish(topic, payload, self._stop)
         self.tally.by_kind[device.kind] += 1
 
     async def _announce(self, now: datetime) -> None:
