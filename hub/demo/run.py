@@ -18,9 +18,8 @@ import logging
 import signal
 import socket
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
@@ -67,7 +66,6 @@ class DemoState:
     seed: int = 1
     devices: int = 0
     backfilled: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path) -> DemoState:
@@ -150,8 +148,12 @@ def run_demo(settings: Settings, options: DemoOptions) -> int:
         state.backfilled = False
     state.seed, state.devices = options.seed, options.devices
     state.save(state_path)
+    if settings.log_level != "DEBUG":
+        # One line per request drowns the story (the simulator's registration alone is hundreds).
+        logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     with _database(settings, home / "postgres") as dsn:
         asyncio.run(_demo(settings.model_copy(update={"database_url": dsn}), options, state, state_path))
+    log.info("twinhub demo stopped; its data stays in %s for the next run", home)
     return 0
 
 
