@@ -24,6 +24,7 @@ from pathlib import Path
 from aiohttp import web
 
 from hub.config import Settings
+from hub.demo import DemoError
 from hub.demo.broker import BrokerUrls, running_broker
 from hub.demo.simulator import Simulator, SimulatorOptions
 from hub.store.embedded import EmbeddedPostgres
@@ -188,7 +189,11 @@ async def _run_hub_and_simulator(
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
-        await web.TCPSite(runner, settings.http_host, settings.http_port).start()
+        try:
+            await web.TCPSite(runner, settings.http_host, settings.http_port).start()
+        except OSError as exc:
+            where = f"{settings.http_host}:{settings.http_port}"
+            raise DemoError(f"cannot listen on {where}: {exc.strerror or exc} (try --http-port 0)") from exc
         await _subscribed(runner.app, stop)  # devices published before would be lost
         base = f"http://{settings.http_host}:{settings.http_port}"
         _print_urls(base, urls, state)
