@@ -219,3 +219,30 @@ def test_simulate_command_names_a_bad_option_or_an_unreachable_broker() -> None:
     assert unreachable.returncode == 1
     assert "cannot reach the MQTT broker at 127.0.0.1:" in unreachable.stderr
     assert "Traceback" not in unreachable.stderr
+
+
+async def test_a_second_run_finds_its_devices_again_and_repeats_no_hour(
+    hub: TestClient[Any, Any], broker: Broker
+) -> None:
+    first, _ = await _run_simulator(hub, broker)
+    await _settled(hub, first.tally)
+    query = "/v1.1/Datastreams?$filter=properties/quantity eq 'car_count'&$expand=Observations($top=1000)"
+    before = {s["@iot.id"]: [o["phenomenonTime"] for o in s["Observations"]] for s in await _all(hub, query)}
+
+    options = SimulatorOptions(
+        mqtt_url=broker.url, devices=DEVICES, rate=60.0, seed=7, duration=1.0,
+        sta_url=str(hub.make_url("/v1.1")), malformed_ratio=0.0,
+    )  # fmt: skip
+    lines: list[str] = []
+    second = Simulator(options, say=lines.append)
+    await second.run()
+    await _settled(hub, second.tally)
+    assert "simulator: registered 15 Things (0 named and placed, 0 given a Location)" in lines
+    assert len(await _all(hub, "/v1.1/Things?$top=100")) == DEVICES
+    # The second run announces each segment's last completed hour again; the Datastreams are
+    # marked for deduplication, so the hour is not stored twice.
+    after = {s["@iot.id"]: [o["phenomenonTime"] for o in s["Observations"]] for s in await _all(hub, query)}
+    assert after.keys() == before.keys()
+    for stream, hours in after.items():
+        assert len(hours) == len(set(hours)), f"an hour stored twice in Datastream {stream}"
+        assert set(before[stream]) <= set(hours)
