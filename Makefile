@@ -9,9 +9,9 @@ STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 PYTEST_ARGS ?=
 
-.PHONY: demo test check bench
+.PHONY: demo test check bench viewer viewer-if-npm
 
-demo: $(STAMP)
+demo: $(STAMP) viewer-if-npm
 	$(BIN)/twinhub demo
 
 test: $(DEV_STAMP)
@@ -37,3 +37,18 @@ $(STAMP): pyproject.toml | $(BIN)/python
 $(DEV_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -e '.[dev]'
 	touch $@ $(STAMP)
+
+# The map viewer at / (viewer/, npm): built into hub/http/static/viewer/, which the hub serves.
+VIEWER_INDEX := hub/http/static/viewer/index.html
+
+viewer:
+	@command -v npm >/dev/null 2>&1 || { echo "make viewer: npm is not installed; install Node.js 18+ with npm (e.g. apt-get install nodejs npm)" >&2; exit 1; }
+	@$(MAKE) --no-print-directory $(VIEWER_INDEX)
+
+viewer-if-npm:
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory $(VIEWER_INDEX) \
+		|| echo "the map viewer did not build (see above); / says how to build it, the API works without it"; \
+	else echo "npm not found: the map viewer at / is not built (install Node.js 18+ with npm, then make viewer); the API works without it"; fi
+
+$(VIEWER_INDEX): viewer/package.json viewer/package-lock.json viewer/build.mjs $(wildcard viewer/src/*)
+	cd viewer && npm ci --no-audit --no-fund && npm run build

@@ -43,6 +43,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hub.config import Settings
+from hub.mqtt import wire
 from hub.store.migrate import apply_migrations
 
 STREAMS = 1000
@@ -187,60 +188,96 @@ def sent_at(payload: bytes) -> float:
 def publisher(
     port: int, start: int, n: int, rate: float, window: int = 1000, kind: str = "sta", devices: int = 0
 ) -> None:
-    """Publish n messages at QoS 1, chunked with a bounded in-flight window, at most `rate` msg/s."""
+    """Publish n messages at QoS 1, at most `rate` msg/s, with a bounded in-flight window.
+
+    A plain blocking socket speaking MQTT 5 through hub/mqtt/wire.py: each window goes out in one
+    write and the next starts when all its PUBACKs are back. A paho publisher manages ~12k msg/s
+    and takes a core doing it (LIMITS.md); this one leaves the cores to the broker, the database
+    and the hub, which are what is measured."""
     make = payload if kind == "sta" else lambda i: mix_payload(i, devices)
-    client = paho.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
-    client.max_inflight_messages_set(window)
-    client.connect("127.0.0.1", port)
-    client.loop_start()
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(wire.connect(f"bench-pub-{start}", wire.MQTT5, 60, clean_start=True))
+    decoder = wire.Decoder()
+    _expect(sock, decoder, wire.CONNACK, 1)
     began = time.monotonic()
     for chunk in range(start, start + n, window):
-        infos = [client.publish(*make(i), qos=1) for i in range(chunk, min(chunk + window, start + n))]
-        for info in infos:
-            info.wait_for_publish(60)
+        end = min(chunk + window, start + n)
+        packets = []
+        for i in range(chunk, end):
+            topic, body = make(i)
+            packets.append(wire.publish(topic.encode(), body, 1, False, (i - chunk) + 1, wire.MQTT5))
+        sock.sendall(b"".join(packets))
+        _expect(sock, decoder, wire.PUBACK, end - chunk)
         if rate:
-            ahead = (chunk + window - start) / rate - (time.monotonic() - began)
+            ahead = (end - start) / rate - (time.monotonic() - began)
             if ahead > 0:
                 time.sleep(ahead)
-    client.disconnect()
-    client.loop_stop()
+    sock.sendall(wire.DISCONNECT_PACKET)
+    sock.close()
 
 
-def hub_worker(settings: Settings, index: int, stop: Any, out: Any) -> None:
+def _expect(sock: socket.socket, decoder: wire.Decoder, kind: int, count: int) -> None:
+    """Read until `count` packets of `kind` arrived (a short read or another packet type: fail)."""
+    seen = 0
+    while seen < count:
+        data = sock.recv(1 << 16)
+        if not data:
+            raise RuntimeError("the broker closed the publisher's connection")
+        for got, _, body in decoder.feed(data):
+            if got != kind or (kind == wire.CONNACK and body[1] != 0):
+                raise RuntimeError(f"publisher: unexpected packet type {got} ({body[:8]!r})")
+            seen += 1
+
+
+def hub_worker(settings: Settings, index: int, stop: Any, out: Any, notify: bool) -> None:
     """One ingest process running the real IngestService until `stop` is set; reports latencies."""
     from hub.cli import run  # the event loop `twinhub serve` runs on (uvloop where installed)
 
-    run(_hub(settings, index, stop, out))
+    profile_to = os.environ.get("BENCH_PROFILE")  # e.g. /tmp/hub.prof: cProfile of each hub process
+    if not profile_to:
+        run(_hub(settings, index, stop, out, notify))
+        return
+    import cProfile
+
+    with cProfile.Profile() as profiler:
+        run(_hub(settings, index, stop, out, notify))
+    profiler.dump_stats(f"{profile_to}.{os.getpid()}")
 
 
-async def _hub(settings: Settings, index: int, stop: Any, out: Any) -> None:
+async def _hub(settings: Settings, index: int, stop: Any, out: Any, notify: bool = True) -> None:
     from hub.ingest.writer import Outlets
-    from hub.mqtt.service import IngestService
+    from hub.mqtt.service import IngestService, running_ingest
 
     assert settings.database_url is not None
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2, init=_codecs)
-    service = IngestService(settings, pool, lambda changes: None, f"bench-{index}")
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4, init=_codecs)
     latencies: list[float] = []
-    outlets = service.writer.outlets
+    async with contextlib.AsyncExitStack() as stack:
+        if notify:  # as `twinhub serve` runs it: change notifications on the same connection
+            settings = settings.model_copy(update={"mqtt_client_id": f"bench-{index}"})
+            service = await stack.enter_async_context(running_ingest(settings, pool, []))
+        else:
+            service = IngestService(settings, pool, lambda changes: None, f"bench-{index}")
+            service.start()
+            stack.push_async_callback(service.stop)
+        outlets = service.writer.outlets
 
-    def timed(message: Any) -> None:
-        if message.mid % 10 == 0:  # sample: publish time travels in the payload
-            with contextlib.suppress(KeyError, IndexError, TypeError, ValueError):
-                latencies.append(time.time() - sent_at(message.payload))
-        outlets.done(message)
+        def timed(message: Any) -> None:
+            if message.mid % 10 == 0:  # sample: publish time travels in the payload
+                with contextlib.suppress(KeyError, IndexError, TypeError, ValueError):
+                    latencies.append(time.time() - sent_at(message.payload))
+            outlets.done(message)
 
-    service.writer.outlets = Outlets(timed, outlets.dead_letter, outlets.committed, outlets.is_current)
-    service.start()
-    while not service.client_ready():  # noqa: ASYNC110 - a thread sets it
-        await asyncio.sleep(0.05)
-    out.put(("ready", index))
-    while not stop.is_set():
-        await asyncio.sleep(0.1)
-        if latencies and len(latencies) > 200_000:
-            del latencies[:100_000]
-    await service.stop()
+        service.writer.outlets = Outlets(timed, outlets.dead_letter, outlets.committed, outlets.is_current)
+        while not service.client_ready():  # noqa: ASYNC110 - the connection sets it
+            await asyncio.sleep(0.05)
+        out.put(("ready", index))
+        while not stop.is_set():
+            await asyncio.sleep(0.1)
+            if latencies and len(latencies) > 200_000:
+                del latencies[:100_000]
+        stats = dict(service.stats.dead_lettered)
     await pool.close()
-    out.put(("done", index, latencies, dict(service.stats.dead_lettered)))
+    out.put(("done", index, latencies, stats))
 
 
 async def observation_count(dsn: str) -> int:
@@ -266,6 +303,8 @@ def run_hub_phase(
     kind: str = "sta",
     warmup: int = 0,
     devices: int = 0,
+    notify: bool = True,
+    notify_qos: int = 1,
 ) -> dict[str, Any]:
     """Start the hub workers, publish n messages, wait for all commits; measure rate, latency, RSS.
 
@@ -277,11 +316,12 @@ def run_hub_phase(
         mqtt_url=f"mqtt://127.0.0.1:{port}",
         mqtt_share_group="bench" if workers > 1 else None,
         mqtt_session_expiry=0,
+        mqtt_notify_qos=notify_qos,
         adapters=MIX_ADAPTERS if kind == "mix" else None,
     )
     ctx = mp.get_context("spawn")
     stop, out = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=hub_worker, args=(settings, i, stop, out)) for i in range(workers)]
+    procs = [ctx.Process(target=hub_worker, args=(settings, i, stop, out, notify)) for i in range(workers)]
     for proc in procs:
         proc.start()
     for _ in procs:
@@ -451,6 +491,13 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--publishers", type=int, default=2)
+    parser.add_argument(
+        "--no-notify",
+        dest="notify",
+        action="store_false",
+        help="run ingest without change notifications (by default they are published, as in serve)",
+    )
+    parser.add_argument("--notify-qos", type=int, default=1, choices=(0, 1, 2), help="QoS of notifications")
     parser.add_argument("--mix", action="store_true", help="adapter mix against native STA JSON")
     parser.add_argument("--devices", type=int, default=300, help="--mix: devices per adapter family")
     parser.add_argument(
@@ -473,15 +520,20 @@ def main() -> None:
 
 
 def _report(dsn: str, port: int, args: argparse.Namespace) -> None:
-    print(f"{os.cpu_count()} CPUs; {args.n} observations over {STREAMS} Datastreams, QoS 1")
+    notes = f"notifications at QoS {args.notify_qos}" if args.notify else "notifications off"
+    print(f"{os.cpu_count()} CPUs; {args.n} observations over {STREAMS} Datastreams, QoS 1, {notes}")
     print(f"raw COPY, 10k rows per batch:           {asyncio.run(raw_copy(dsn, args.n)):>9,.0f} rows/s")
     print(f"naive pipeline (paho -> orjson -> COPY): {naive_pipeline(dsn, port, args.n):>9,.0f} obs/s")
-    full = run_hub_phase(dsn, port, args.n, args.workers, 0, args.publishers)
+    full = run_hub_phase(
+        dsn, port, args.n, args.workers, 0, args.publishers, notify=args.notify, notify_qos=args.notify_qos
+    )
     print(
         f"hub, {args.workers} ingest process(es), flat out:   {full['obs_per_s']:>9,.0f} obs/s committed "
         f"(p50 {full['p50_ms']:.0f} ms, p99 {full['p99_ms']:.0f} ms, peak RSS {full['peak_rss_mb']:.0f} MB)"
     )
-    paced = run_hub_phase(dsn, port, 50_000, args.workers, 5000, 1)
+    paced = run_hub_phase(
+        dsn, port, 50_000, args.workers, 5000, 1, notify=args.notify, notify_qos=args.notify_qos
+    )
     print(
         f"hub at 5,000 obs/s offered:              {paced['obs_per_s']:>9,.0f} obs/s committed "
         f"(p50 {paced['p50_ms']:.0f} ms, p99 {paced['p99_ms']:.0f} ms, "

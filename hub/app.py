@@ -11,9 +11,12 @@ from aiohttp import web
 from hub.config import Settings
 from hub.http.context import STATE, AppState
 from hub.http.errors import error_middleware
+from hub.http.live import setup_live
+from hub.http.observe import add_metrics, observe_middleware
 from hub.http.routes import add_routes
 from hub.ingest.group_commit import GroupCommit
-from hub.mqtt.service import mqtt_context
+from hub.metrics import HubMetrics
+from hub.mqtt.service import INGEST, mqtt_context
 from hub.store.pool import create_pool, detect_dialect
 
 log = logging.getLogger("twinhub")
@@ -25,8 +28,12 @@ def build_app(settings: Settings) -> web.Application:
         raise ValueError(
             "build_app needs settings.database_url (the CLI fills it in for the embedded server)"
         )
-    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
+    app = web.Application(
+        middlewares=[observe_middleware, error_middleware], client_max_size=settings.max_body_bytes
+    )
     add_routes(app)
+    metrics = HubMetrics(client_id=settings.mqtt_client_id if settings.mqtt_url else "")
+    add_metrics(app, metrics)
 
     async def database(app: web.Application) -> AsyncIterator[None]:
         assert settings.database_url is not None
@@ -36,6 +43,7 @@ def build_app(settings: Settings) -> web.Application:
         group_commit = GroupCommit(pool)
         group_commit.start()
         app[STATE] = AppState(settings, pool, await detect_dialect(pool), group_commit)
+        metrics.watch_pool(pool)
         try:
             yield
         finally:
@@ -43,6 +51,13 @@ def build_app(settings: Settings) -> web.Application:
             await pool.close()
 
     app.cleanup_ctx.append(database)
+    setup_live(app)  # GET /live: server-sent events of this process's commits
     if settings.mqtt_url:
         app.cleanup_ctx.append(mqtt_context(settings))
+
+        async def ingest_metrics(app: web.Application) -> AsyncIterator[None]:
+            metrics.watch_ingest(app[INGEST])  # the ingest service exists from here on
+            yield
+
+        app.cleanup_ctx.append(ingest_metrics)
     return app

@@ -11,10 +11,10 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Coroutine, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from aiohttp import web
@@ -25,7 +25,9 @@ from hub.demo.commands import add_demo_options, add_simulate_options, demo, simu
 from hub.store.embedded import EmbeddedPostgres, EmbeddedPostgresError
 from hub.store.migrate import MigrationError, migrate_dsn
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+if TYPE_CHECKING:
+    from hub.mqtt.service import IngestService
+
 API_PATH = "/v1.1"
 
 EXIT_RUNTIME = 1
@@ -60,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     _INVOCATION["config"] = args.config  # ingest workers are started with the same file
     try:
         settings = load_settings(args.config)
-        _configure_logging(settings.log_level)
+        _configure_logging(settings.log_level, settings.log_format)
         return command(settings, args) if args.with_options else command(settings)
     except ConfigError as exc:
         return _fail(str(exc), EXIT_CONFIG)
@@ -104,8 +106,10 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr)
+def _configure_logging(level: str, log_format: str = "text") -> None:
+    from hub.logs import configure_logging
+
+    configure_logging(level, log_format)
     if level != "DEBUG":
         for name, floor in QUIET_LOGGERS.items():
             logging.getLogger(name).setLevel(floor)
@@ -145,11 +149,37 @@ async def _ingest(settings: Settings) -> None:
     assert settings.database_url is not None
     pool = await create_pool(settings.database_url, 1, 4, settings.statement_timeout_ms)
     try:
-        async with running_ingest(settings, pool, []):
+        async with running_ingest(settings, pool, []) as service, _metrics_site(settings, pool, service):
             log.info("twinhub ingest worker %s running", settings.mqtt_client_id)
             await _until_stopped()
     finally:
         await pool.close()
+
+
+@asynccontextmanager
+async def _metrics_site(
+    settings: Settings, pool: asyncpg.Pool, service: IngestService
+) -> AsyncIterator[None]:
+    """An ingest process's own /metrics on ingest_metrics_port (none when it is 0)."""
+    if not settings.ingest_metrics_port:
+        yield
+        return
+    from hub.http.observe import metrics_app
+
+    runner = web.AppRunner(metrics_app(pool, service.stats, settings.mqtt_client_id), access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.http_host, settings.ingest_metrics_port)
+        try:
+            await site.start()
+        except OSError as exc:
+            where = f"{settings.http_host}:{settings.ingest_metrics_port}"
+            raise Failure(f"cannot listen on {where} for /metrics: {exc.strerror or exc}") from exc
+        where = _http_url(settings.http_host, settings.ingest_metrics_port)
+        log.info("ingest worker %s metrics at %s/metrics", settings.mqtt_client_id, where)
+        yield
+    finally:
+        await runner.cleanup()
 
 
 @contextmanager
@@ -166,6 +196,8 @@ def _ingest_workers(settings: Settings, count: int) -> Iterator[None]:
                 env_var("migrate_on_start"): "false",
             }
         )
+        if settings.ingest_metrics_port:  # each worker serves its own /metrics on the next port
+            env[env_var("ingest_metrics_port")] = str(settings.ingest_metrics_port + index - 1)
         command = [sys.executable, "-m", "hub.cli", "ingest"]
         if _INVOCATION["config"] is not None:
             command += ["--config", str(_INVOCATION["config"])]
@@ -295,7 +327,7 @@ async def _serve(settings: Settings) -> None:
     assert settings.database_url is not None
     if settings.migrate_on_start:
         await _migrate(settings.database_url, log.info)
-    runner = web.AppRunner(_load_app(settings))
+    runner = web.AppRunner(_load_app(settings), access_log=None)  # twinhub.access logs requests
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.http_host, settings.http_port)

@@ -24,6 +24,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 COUNT_MODES = ("exact", "estimate")
 MASK = "***"
 MQTT_PROTOCOLS = ("5", "3.1.1")
+LOG_FORMATS = ("text", "json")
 
 # (smaller, larger) pairs checked after the fields themselves; one row per rule.
 ORDERED_SETTINGS = (("default_top", "max_top"), ("db_pool_min", "db_pool_max"))
@@ -77,11 +78,21 @@ class Settings(pydantic.BaseModel, frozen=True, extra="forbid"):
         "exact",
         description="$count of a whole entity set: 'exact', or 'estimate' (the planner's estimate, instant).",
     )
+    mqtt_public_urls: tuple[str, ...] | None = Field(
+        None,
+        description="Broker URLs the service root advertises to clients (comma-separated in the environment, "
+        "e.g. wss://example.org/mqtt,mqtts://example.org:8883); unset: mqtt_url without its credentials.",
+    )
     mqtt_client_id: str = Field(
         "twinhub", description="MQTT client id; replicas in one share group need distinct ids."
     )
     mqtt_share_group: str | None = Field(
         None, description="MQTT 5 shared-subscription group: ingest subscribes as $share/<group>/<filter>."
+    )
+    mqtt_leave_on_stop: bool = Field(
+        False,
+        description="With a share group: on a clean stop, unsubscribe, drain and end the session (replicas "
+        "whose client ids do not come back, e.g. Kubernetes pods); off: keep it and its queue for a restart.",
     )
     mqtt_protocol: str = Field("5", description="MQTT protocol version: 5 (falls back to 3.1.1) or 3.1.1.")
     mqtt_session_expiry: int = Field(
@@ -91,6 +102,12 @@ class Settings(pydantic.BaseModel, frozen=True, extra="forbid"):
         False, description="Also publish change notifications on the v1.0/... topic tree."
     )
     mqtt_qos: int = Field(1, ge=0, le=2, description="QoS of the ingest subscriptions and dead letters.")
+    mqtt_notify_qos: int = Field(
+        1,
+        ge=0,
+        le=2,
+        description="QoS of change notifications (0 halves the broker's work per notification).",
+    )
     ingest_batch_size: int = Field(2000, ge=1, description="Rows that close an ingest batch.")
     ingest_batch_ms: int = Field(
         50, ge=1, description="Milliseconds after its first row that an ingest batch closes."
@@ -122,6 +139,23 @@ class Settings(pydantic.BaseModel, frozen=True, extra="forbid"):
         default_factory=dict,
         description="Properties of provisioned Things and Datastreams, e.g. serviceName, layerName (TOML).",
     )
+    viewer_tile_url: str | None = Field(
+        None,
+        description="Base map tiles of the viewer at / (https://host/{z}/{x}/{y}.png); unset: none.",
+    )
+    viewer_tile_attribution: str = Field(
+        "", description="Attribution text the viewer shows for its base map tiles (their licence)."
+    )
+    log_format: str = Field(
+        "text", description="Log lines as 'text' (for terminals) or 'json' (one object per line)."
+    )
+    ingest_metrics_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="Port of each `twinhub ingest` process's own /metrics (worker i of serve: port + i - 1); "
+        "0: none.",
+    )
 
     @field_validator("database_url", "base_url", "mqtt_url")
     @classmethod
@@ -136,12 +170,36 @@ class Settings(pydantic.BaseModel, frozen=True, extra="forbid"):
         # Links are built as base_url + "/v1.1/...", so a trailing slash would double up.
         return value.rstrip("/") if info.field_name == "base_url" else value
 
+    @field_validator("mqtt_public_urls", mode="before")
+    @classmethod
+    def _split_public_urls(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(url.strip() for url in value.split(",") if url.strip())
+        return value
+
+    @field_validator("mqtt_public_urls")
+    @classmethod
+    def _check_public_urls(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        schemes = _URL_SCHEMES["mqtt_url"]
+        for url in value or ():
+            parts = urlsplit(url)
+            if parts.scheme not in schemes or not parts.netloc:
+                raise ValueError(f"{url!r} must be a URL starting with {_either(f'{s}://' for s in schemes)}")
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _check_log_level(cls, value: str) -> str:
         if value.upper() not in LOG_LEVELS:
             raise ValueError(f"must be one of {_either(LOG_LEVELS)}")
         return value.upper()
+
+    @field_validator("log_format")
+    @classmethod
+    def _check_log_format(cls, value: str) -> str:
+        if value.lower() not in LOG_FORMATS:
+            raise ValueError(f"must be {_either(LOG_FORMATS)}")
+        return value.lower()
 
     @field_validator("adapters", mode="before")
     @classmethod
@@ -177,6 +235,18 @@ class Settings(pydantic.BaseModel, frozen=True, extra="forbid"):
         if value.lower() not in COUNT_MODES:
             raise ValueError(f"must be one of {_either(COUNT_MODES)}")
         return value.lower()
+
+    @field_validator("viewer_tile_url")
+    @classmethod
+    def _check_tile_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if not value.startswith(("http://", "https://", "/")) or not all(
+            part in value for part in ("{z}", "{x}", "{y}")
+        ):
+            raise ValueError("must be an http(s) URL template with {z}, {x} and {y}")
+        return value
 
     @field_validator("http_host")
     @classmethod

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -14,6 +15,8 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from hub.store.migrate import MIGRATIONS_DIR
 
 NewDatabase = Callable[[], Awaitable[str]]
 
@@ -113,6 +116,13 @@ async def test_migrate_then_up_to_date(new_database: NewDatabase) -> None:
     env = clean_env(TWINHUB_DATABASE_URL=await new_database())
     first = twinhub("migrate", env=env)
     assert first.returncode == 0, first.stderr
+    files = sorted(path.name for path in MIGRATIONS_DIR.glob("*.sql"))
+    timed = [
+        line.split()[1]
+        for line in first.stdout.splitlines()
+        if re.fullmatch(r"applied \S+ in [\d.]+ s", line)
+    ]
+    assert timed == files  # each migration reports how long it took
     second = twinhub("migrate", env=env)
     assert second.returncode == 0, second.stderr
     assert second.stdout.strip() == "database is up to date"

@@ -9,7 +9,6 @@ with the request id and answered with a JSON 500 that leaks nothing.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 
 import asyncpg
@@ -23,6 +22,7 @@ from hub.errors import (
     NotFoundError,
     NotSupportedError,
 )
+from hub.logs import current_request_id, request_id
 from hub.query.path import PathError
 from schemas.entities import ValidationError
 
@@ -96,7 +96,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn every exception into a JSON answer; log the unexpected ones."""
-    request_id = request.headers.get(REQUEST_ID) or uuid.uuid4().hex[:16]
+    # The observe middleware (outside this one) chose the id; without it, choose it the same way.
+    rid = current_request_id() or request_id(request.headers.get(REQUEST_ID))
     try:
         response = await handler(request)
     except web.HTTPException as error:
@@ -106,7 +107,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if status is not None:
             response = error_response(status, _message(error))
         else:
-            log.exception("request %s %s %s failed", request_id, request.method, request.path_qs)
-            response = error_response(500, f"internal server error (request id {request_id})")
-    response.headers[REQUEST_ID] = request_id
+            log.exception("request %s %s %s failed", rid, request.method, request.path_qs)
+            response = error_response(500, f"internal server error (request id {rid})")
+    response.headers[REQUEST_ID] = rid
     return response

@@ -135,8 +135,10 @@ async def handle_root(request: web.Request) -> web.StreamResponse:
     settings: dict[str, Any] = {"conformance": list(CONFORMANCE)}
     if state.settings.mqtt_url:
         # STA-NOTES 6: the MQTT classes work only with a broker, and say where it is.
-        parts = urlsplit(state.settings.mqtt_url)
-        endpoints = [urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))]  # no credentials
+        endpoints = list(state.settings.mqtt_public_urls or ())
+        if not endpoints:  # the hub's own broker URL, without credentials
+            parts = urlsplit(state.settings.mqtt_url)
+            endpoints = [urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))]
         for uri in MQTT_CONFORMANCE:
             settings["conformance"].append(uri)
             settings[uri] = {"endpoints": endpoints}

@@ -16,9 +16,9 @@ import orjson
 from aiohttp import web
 
 from hub.http.context import AppState
-from hub.ingest.writer import IngestStats
+from hub.ingest.writer import STALL_SECONDS, IngestStats
 
-STALL_SECONDS = 30.0
+__all__ = ["STALL_SECONDS", "handle_health", "handle_ready", "ingest_checks"]
 DATABASE_PROBE_SECONDS = 2.0
 
 
@@ -42,10 +42,7 @@ async def _database_ok(state: AppState) -> bool:
 
 def ingest_checks(stats: IngestStats, now: float) -> dict[str, Any]:
     """The broker and ingest part of /ready."""
-    depth = stats.buffer_depth()
-    idle = now - stats.last_progress if stats.last_progress else None
-    stalled = depth > 0 and (idle is None or idle > STALL_SECONDS)
-    return {"broker": stats.connected(), "ingest_stalled": stalled, **stats.snapshot()}
+    return {"broker": stats.connected(), "ingest_stalled": stats.stalled(now), **stats.snapshot()}
 
 
 async def handle_ready(request: web.Request) -> web.StreamResponse:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hub.http import handlers, health
+from hub.http import handlers, health, viewer
 
 # {version} accepts the two STA versions; v1.0 clients get the same model (§2 of 18-088 lists the changes).
 VERSION = r"{version:v1\.[01]}"
@@ -19,13 +19,9 @@ METHODS = (
 )
 
 
-async def _to_root(request: web.Request) -> web.StreamResponse:
-    raise web.HTTPFound(f"{request.path.rstrip('/')}/v1.1")
-
-
 def add_routes(app: web.Application) -> None:
     """Register every STA route on `app`."""
-    app.router.add_get("/", _to_root)
+    viewer.add_viewer_routes(app)  # / is the map viewer (or a page saying how to build it)
     app.router.add_get("/health", health.handle_health)
     app.router.add_get("/ready", health.handle_ready)
     app.router.add_get(f"/{VERSION}", handlers.handle_root)

@@ -52,7 +52,7 @@ class Message:
     payload: bytes
     mid: int
     qos: int
-    received_at: float  # time.time() when the network thread read it
+    received_at: float  # time.time() when the client read it from the socket
     generation: int = 0
 
 

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """The ingest pipeline on the event loop: dispatch -> batch -> one transaction -> commit -> ack -> notify.
 
-Messages arrive in lists from the MQTT network thread (`submit`). Each is dispatched at once: bad
+Messages arrive in lists from the MQTT client (`submit`). Each is dispatched at once: bad
 ones are dead-lettered and acknowledged, good ones join the open batch. A batch closes when it
 holds `batch_size` rows or `batch_ms` after its first row, whichever comes first; one owned task
 writes it, and only after the commit are its messages acknowledged and its Changes announced.
@@ -42,13 +42,14 @@ DB_DOWN = (
 )
 RETRY_FIRST, RETRY_MAX = 0.1, 5.0
 LOG_EVERY = 10.0  # seconds between log lines of one kind; the rest are counted
+STALL_SECONDS = 30.0  # messages waiting and no batch finished for this long: ingest is stalled
 
 
 @dataclass
 class IngestStats:
     """Counters for /ready and /metrics; written by the event loop only."""
 
-    received: int = 0  # messages handed over by the network thread
+    received: int = 0  # messages handed over by the MQTT client
     committed: int = 0  # Observations committed
     acknowledged: int = 0  # messages acknowledged after their commit (or their rejection)
     batches: int = 0
@@ -58,6 +59,14 @@ class IngestStats:
     last_progress: float = 0.0  # time.monotonic() of the last finished batch
     connected: Callable[[], bool] = lambda: False  # whether the broker connection is up
     buffer_depth: Callable[[], int] = lambda: 0  # received and not yet finished
+    notifications_dropped: Callable[[], int] = lambda: 0  # best-effort notifications given up
+    # Told (rows committed, seconds of the successful write) after each batch; /metrics listens here.
+    on_batch: Callable[[int, float], None] = lambda rows, seconds: None
+
+    def stalled(self, now: float) -> bool:
+        """Messages are waiting and no batch finished for STALL_SECONDS (e.g. the database is down)."""
+        idle = now - self.last_progress if self.last_progress else None
+        return self.buffer_depth() > 0 and (idle is None or idle > STALL_SECONDS)
 
     def snapshot(self) -> dict[str, Any]:
         """The counters as a JSON-ready dict."""
@@ -91,15 +100,15 @@ class RateLimitedLog:
         self._last: dict[str, float] = {}
         self._held: Counter[str] = Counter()
 
-    def warning(self, key: str, text: str, *args: object) -> None:
-        """Log `text % args` unless a line with this key was logged recently."""
+    def warning(self, key: str, text: str, *args: object, fields: dict[str, object] | None = None) -> None:
+        """Log `text % args` (with `fields` for JSON logs) unless a line with this key was logged recently."""
         now = time.monotonic()
         if now - self._last.get(key, -LOG_EVERY) < LOG_EVERY:
             self._held[key] += 1
             return
         held = self._held.pop(key, 0)
         self._last[key] = now
-        log.warning(text + (f" (and {held} more like it)" if held else ""), *args)
+        log.warning(text + (f" (and {held} more like it)" if held else ""), *args, extra=fields)
 
 
 class BatchWriter:
@@ -146,7 +155,7 @@ class BatchWriter:
                 await self._task
         self._task = None
 
-    # ---- from the network thread (via call_soon_threadsafe) --------------------------------
+    # ---- from the MQTT client, on the event loop --------------------------------------------
 
     def submit(self, messages: Sequence[Message]) -> None:
         """Dispatch received messages: rejects go to the dead-letter topic, the rest into the batch."""
@@ -226,6 +235,7 @@ class BatchWriter:
         """Write a batch, retrying while the database is away; then ack, dead-letter and notify."""
         delay = RETRY_FIRST
         while batch:
+            started = time.monotonic()
             try:
                 async with self.pool.acquire() as conn:
                     outcome = await write_batch(conn, batch, self.provisioner)
@@ -241,10 +251,10 @@ class BatchWriter:
                 await asyncio.sleep(RETRY_MAX)
                 batch = self._current(batch)
                 continue
-            self._finish(outcome)
+            self._finish(outcome, started)
             return
 
-    def _finish(self, outcome: Outcome) -> None:
+    def _finish(self, outcome: Outcome, started: float) -> None:
         self.stats.last_progress = time.monotonic()
         changes: list[Change] = []
         for message, ids in outcome.stored:
@@ -252,6 +262,7 @@ class BatchWriter:
             self._done(message)
         self.stats.committed += len(changes)
         self.stats.batches += 1
+        self.stats.on_batch(len(changes), self.stats.last_progress - started)
         for message, error in outcome.rejected:
             self._reject(message, error)
         try:
@@ -265,7 +276,13 @@ class BatchWriter:
 
     def _reject(self, message: Message, error: IngestError) -> None:
         self.stats.dead_lettered[error.cause] += 1
-        self._log.warning(error.cause, "ingest: rejected a message on %s: %s", message.topic, error)
+        self._log.warning(
+            error.cause,
+            "ingest: rejected a message on %s: %s",
+            message.topic,
+            error,
+            fields={"topic": message.topic, "cause": error.cause},
+        )
         try:
             self.outlets.dead_letter(message, error)
         except Exception:

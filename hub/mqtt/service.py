@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 
 import asyncpg
@@ -28,7 +29,9 @@ from hub.mqtt.topics import TopicFilter, dead_letter_topic
 from hub.store.write import Change
 
 log = logging.getLogger("twinhub.mqtt")
-DEAD_LETTER_PAYLOAD_MAX = 64 * 1024  # characters of the original payload quoted in a dead letter
+DEAD_LETTER_PAYLOAD_MAX = 64 * 1024
+DRAIN_QUIET = 0.3  # seconds without a new message after which a leaving share member is drained
+DRAIN_MAX = 10.0  # characters of the original payload quoted in a dead letter
 
 
 class IngestService:
@@ -75,26 +78,49 @@ class IngestService:
         return self.client.connected and self.client.subscribed
 
     def start(self) -> None:
-        """Start the writer task and the network thread (connecting in the background)."""
+        """Start the writer task and the connection (connecting in the background)."""
         self.client.filters = self.dispatcher.filters
         self.writer.start()
         self.client.start()
 
     async def stop(self) -> None:
-        """Stop reading, write and ack the open batch, then disconnect and join the network thread."""
+        """Stop reading, write and ack the open batch, then disconnect."""
         try:
             await self.stop_ingest()
         finally:
-            self.disconnect()
+            await self.disconnect()
 
     async def stop_ingest(self) -> None:
-        """Stop reading; write and ack the open batch. The connection stays up for publishing."""
+        """Stop reading; write and ack the open batch. The connection stays up for publishing.
+
+        With mqtt_leave_on_stop, a member of a share group leaves it first: it unsubscribes (the
+        broker then hands the group's messages to the others), finishes what it already received,
+        and `disconnect` ends its session, which would otherwise be handed a share of the group's
+        messages while away (see docs/mqtt.md)."""
+        if self._leaving and await self.client.leave():
+            await self._drain()
         self.client.stop_reading()
         await self.writer.stop()
 
-    def disconnect(self) -> None:
-        """Disconnect and join the network thread."""
-        self.client.stop()
+    async def _drain(self) -> None:
+        """Until what was delivered before the unsubscribe is written and acked (at most DRAIN_MAX s)."""
+        deadline = time.monotonic() + DRAIN_MAX
+        seen = -1
+        while time.monotonic() < deadline:
+            received = self.stats.received
+            if received == seen and self.client.depth == 0:
+                return
+            seen = received
+            await asyncio.sleep(DRAIN_QUIET)
+        log.warning("ingest: leaving the share group with %d messages unfinished", self.client.depth)
+
+    async def disconnect(self) -> None:
+        """Send the queued acks and publications, then disconnect (ending a leaving member's session)."""
+        await self.client.close(end_session=self._leaving)
+
+    @property
+    def _leaving(self) -> bool:
+        return bool(self.settings.mqtt_share_group and self.settings.mqtt_leave_on_stop)
 
     def _deliver(self, messages: list[Message]) -> None:
         self.writer.submit(messages)
@@ -128,10 +154,11 @@ async def running_ingest(
         pool,
         service.publish,
         base_url_of(settings),
-        qos=settings.mqtt_qos,
+        qos=settings.mqtt_notify_qos,
         version_prefixes=version_prefixes(settings.mqtt_publish_v10),
     )
     listeners.append(notifier.on_commit)
+    service.stats.notifications_dropped = lambda: notifier.dropped + service.client.dropped
     notifications = asyncio.create_task(notifier.run(), name="mqtt-notifications")
     service.start()
     try:
@@ -147,7 +174,7 @@ async def running_ingest(
             notifications.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await notifications
-            service.disconnect()
+            await service.disconnect()
 
 
 def mqtt_context(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:

@@ -16,7 +16,9 @@ A row may carry, besides its columns, keys holding related ids (a missing key me
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from hub.http.render import property_value
@@ -73,39 +75,57 @@ def _ids(value: object) -> list[object]:
     return [value]
 
 
-def _related(row: Mapping[str, Any], nav: NavigationProperty) -> list[object]:
-    """The ids of the targets of `nav`: a FORWARD column, else the loaded LINK ids."""
-    if nav.join is Join.FORWARD:
-        return _ids(row.get(nav.column))
-    return _ids(row.get(nav.name))
+@dataclass(frozen=True)
+class _Collection:
+    """One navigation whose targets hold the entity in a collection: how to name its topics."""
+
+    nav: NavigationProperty
+    key: str  # the row key holding the target ids: a FORWARD column, else the navigation's name
+    target_set: str  # "Datastreams"
+    collection: str  # "Observations"
+    latest_key: str | None  # "Datastream@latest" where the stream remembers its latest Observation
+    two_hops: tuple[tuple[str, str, str], ...]  # (row key, source set, to-one name): Datastreams(d)/Thing
 
 
-def collection_topics(entity_type: EntityType, row: Mapping[str, Any], version: str) -> Iterator[Topic]:
-    """The navigation collections the entity belongs to: Datastreams(7)/Observations, ..."""
+@functools.cache
+def _collections(entity_type: EntityType) -> tuple[_Collection, ...]:
+    """Per entity type, worked out once from the model (this runs for every notification)."""
     latest = LATEST_STREAMS.get(entity_type.name, ())
+    plan: list[_Collection] = []
     for nav in _published(entity_type):
         if nav.join is Join.REVERSE:
             continue  # targets point at us: we are not in a collection of theirs
         back = entity_type.inverse(nav)
         if back is None or not back.many:
             continue
-        retain = nav.name in latest and bool(row.get(f"{nav.name}@latest"))
-        for target_id in _related(row, nav):
-            yield f"{entity_topic(version, nav.target, target_id)}/{back.name}", retain
+        hops: list[tuple[str, str, str]] = []
         for hop in TWO_HOPS.get((nav.target_name, back.name), ()):
-            yield from _two_hop_topics(nav, back, hop, row, version)
+            via = nav.target.navigation_by_name[hop]  # Thing.Datastreams
+            to_one = nav.target.inverse(via)  # Datastream.Thing
+            if to_one is not None:
+                hops.append((f"{nav.name}/{hop}", via.target.set_name, to_one.name))
+        plan.append(
+            _Collection(
+                nav,
+                nav.column if nav.join is Join.FORWARD and nav.column else nav.name,
+                nav.target.set_name,
+                back.name,
+                f"{nav.name}@latest" if nav.name in latest else None,
+                tuple(hops),
+            )
+        )
+    return tuple(plan)
 
 
-def _two_hop_topics(
-    nav: NavigationProperty, back: NavigationProperty, hop: str, row: Mapping[str, Any], version: str
-) -> Iterator[Topic]:
-    """Datastreams(d)/Thing/Locations for the Datastreams d of the Things of a Location."""
-    via = nav.target.navigation_by_name[hop]  # Thing.Datastreams
-    to_one = nav.target.inverse(via)  # Datastream.Thing
-    if to_one is None:
-        return
-    for source_id in _ids(row.get(f"{nav.name}/{hop}")):
-        yield f"{entity_topic(version, via.target, source_id)}/{to_one.name}/{back.name}", False
+def collection_topics(entity_type: EntityType, row: Mapping[str, Any], version: str) -> Iterator[Topic]:
+    """The navigation collections the entity belongs to: Datastreams(7)/Observations, ..."""
+    for item in _collections(entity_type):
+        retain = item.latest_key is not None and bool(row.get(item.latest_key))
+        for target_id in _ids(row.get(item.key)):
+            yield f"{version}/{item.target_set}({target_id})/{item.collection}", retain
+        for key, source_set, to_one in item.two_hops:
+            for source_id in _ids(row.get(key)):
+                yield f"{version}/{source_set}({source_id})/{to_one}/{item.collection}", False
 
 
 def topics_for(entity_type: EntityType, row: Mapping[str, Any], operation: str, version: str) -> list[Topic]:

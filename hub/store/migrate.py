@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,7 +77,9 @@ async def apply_migrations(
         pending = [m for m in migrations if m.version not in applied]
         for number, migration in enumerate(pending, start=1):
             say(f"applying {migration.name} ({number}/{len(pending)})")
+            started = time.monotonic()
             await _apply_one(conn, migration, say)
+            say(f"applied {migration.name} in {time.monotonic() - started:.2f} s")
     finally:
         # A lost connection released the lock already; unlocking would only hide the real error.
         if not conn.is_closed():

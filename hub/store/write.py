@@ -23,6 +23,7 @@ from hub.store import observations as obs
 from schemas.entities import validate_create, validate_update
 from schemas.model import (
     ENTITY_SETS,
+    FEATURE_OF_INTEREST,
     HISTORICAL_LOCATION,
     LOCATION,
     MULTI_DATASTREAM,
@@ -398,15 +399,32 @@ class Writer:
     async def delete(self, entity_type: EntityType, entity_id: int) -> None:
         """Delete an entity and what the standard cascades to (§10.4); the schema's FKs do most."""
         await _BEFORE_DELETE.get(entity_type.name, _nothing)(self, entity_id, {})
+        # A FeatureOfInterest takes its Observations along (§10.4): their streams shrink too.
+        shrinking = await self._streams_of_feature(entity_id) if entity_type is FEATURE_OF_INTEREST else {}
         sql = f"DELETE FROM {entity_type.table} WHERE id = $1 RETURNING *"
         record = await self.conn.fetchrow(sql, entity_id)
         if record is None:
             raise NotFoundError(f"{entity_type.set_name}({entity_id}) does not exist")
         if entity_type is OBSERVATION:
-            for table, column in obs.STREAMS:
-                if record[column] is not None:
-                    await obs.refresh_extents(self.conn, table, [record[column]])
+            shrinking = {
+                table: [record[column]] for table, column in obs.STREAMS if record[column] is not None
+            }
+        for table, stream_ids in shrinking.items():
+            await obs.refresh_extents(self.conn, table, stream_ids)
         self.changes.append(Change(entity_type, entity_id, "delete"))
+
+    async def _streams_of_feature(self, feature_id: int) -> dict[str, list[int]]:
+        """Stream table -> ids of the streams holding Observations of a FeatureOfInterest."""
+        streams: dict[str, list[int]] = {}
+        for table, column in obs.STREAMS:
+            sql = (
+                f"SELECT DISTINCT {column} FROM observations"
+                f" WHERE feature_of_interest_id = $1 AND {column} IS NOT NULL"
+            )
+            ids = [r[0] for r in await self.conn.fetch(sql, feature_id)]
+            if ids:
+                streams[table] = ids
+        return streams
 
     # ---- $ref -------------------------------------------------------------------------------
 

@@ -37,6 +37,8 @@ persistence_location {data}/
 autosave_interval 1
 max_queued_messages 0
 max_inflight_messages 0
+listener {ws_port} 127.0.0.1
+protocol websockets
 """
 
 
@@ -52,6 +54,7 @@ class Broker:
 
     directory: Path
     port: int = field(default_factory=free_port)
+    ws_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -62,7 +65,9 @@ class Broker:
         conf = self.directory / "mosquitto.conf"
         (self.directory / "data").mkdir(parents=True, exist_ok=True)
         user = pwd.getpwuid(os.getuid()).pw_name
-        conf.write_text(BROKER_CONF.format(user=user, port=self.port, data=self.directory / "data"))
+        conf.write_text(
+            BROKER_CONF.format(user=user, port=self.port, ws_port=self.ws_port, data=self.directory / "data")
+        )
         log = (self.directory / "mosquitto.log").open("ab")
         self.process = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=log, stderr=log)
         deadline = time.monotonic() + 5

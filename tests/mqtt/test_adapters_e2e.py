@@ -152,3 +152,14 @@ async def test_ready_reports_the_broker_and_ingest(hub: TestClient[Any, Any]) ->
     assert checks["database"] is True
     assert checks["broker"] is True
     assert checks["ingest_stalled"] is False
+
+
+async def test_service_root_advertises_the_public_broker_urls(
+    clean_db: str, broker: Broker, tmp_path: Path
+) -> None:
+    public = ("wss://twin.example.org/mqtt", "mqtts://twin.example.org:8883")
+    settings = hub_settings(clean_db, broker, tmp_path, mqtt_public_urls=",".join(public))
+    async with TestClient(TestServer(build_app(settings))) as client:
+        body = await (await client.get("/v1.1")).json()
+    uri = "http://www.opengis.net/spec/iot_sensing/1.1/req/receive-updates-via-mqtt/receive-updates"
+    assert body["serverSettings"][uri]["endpoints"] == list(public)

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -31,6 +34,7 @@ from mqtt_helpers import (
     wait_for,
 )
 
+from hub.mqtt import wire
 from hub.mqtt.service import IngestService
 from hub.store.embedded import EmbeddedPostgres
 from hub.store.migrate import apply_migrations
@@ -68,18 +72,24 @@ async def _join(thread: threading.Thread) -> None:
 
 
 @pytest_asyncio.fixture
-async def private_pg(tmp_path: Path) -> AsyncIterator[tuple[EmbeddedPostgres, str]]:
-    embedded = EmbeddedPostgres(tmp_path / "pg", database="twinhub")
-    dsn = await asyncio.to_thread(embedded.start)
-    conn = await asyncpg.connect(dsn)
+async def private_pg() -> AsyncIterator[tuple[EmbeddedPostgres, str]]:
+    # Run as root, the wheel starts postgres as its own system user, which must be able to reach
+    # the data directory: pytest keeps tmp_path under a 0700 directory (and another pytest run
+    # resets it to 0700 at any time), so the cluster lives in a directory of its own.
+    home = Path(tempfile.mkdtemp(prefix="twinhub-test-pg-"))
+    os.chmod(home, 0o755)
+    embedded = EmbeddedPostgres(home / "pg", database="twinhub")
     try:
-        await apply_migrations(conn)
-    finally:
-        await conn.close()
-    try:
+        dsn = await asyncio.to_thread(embedded.start)
+        conn = await asyncpg.connect(dsn)
+        try:
+            await apply_migrations(conn)
+        finally:
+            await conn.close()
         yield embedded, dsn
     finally:
         await asyncio.to_thread(embedded.stop)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def _pg_ctl(embedded: EmbeddedPostgres, *args: str) -> None:
@@ -146,6 +156,43 @@ async def test_two_replicas_in_a_share_group_store_each_once(
             await p.close()
     assert await results(clean_db) == list(range(N))
     assert all(s.stats.committed > 0 for s in services)
+
+
+async def test_a_replica_leaving_its_share_group_cleanly_loses_nothing(
+    clean_db: str, broker: Broker, tmp_path: Path
+) -> None:
+    """Scale-in: one replica stops mid-stream (unsubscribe, drain, end its session); the other
+    stores the rest. Without ending the session, mosquitto would park part of the stream there."""
+    e = await make_entities(clean_db, datastreams=10)
+    pools = [await make_pool(clean_db) for _ in range(2)]
+    settings = hub_settings(clean_db, broker, tmp_path, mqtt_share_group="ingest", mqtt_leave_on_stop=True)
+    services = [IngestService(settings, p, lambda c: None, f"r{i}") for i, p in enumerate(pools)]
+    for service in services:
+        service.start()
+    try:
+        await wait_for(lambda: all(s.client_ready() for s in services))
+        publisher = publish_in_background(broker.port, _messages(e.datastreams))
+        await wait_for(lambda: services[1].stats.committed >= 1000, within=30)
+        await services[1].stop()  # scaled in while the stream goes on
+        await _join(publisher)
+        await wait_for(_all_stored(clean_db), within=60)
+    finally:
+        for service in services:
+            await service.stop()
+        for p in pools:
+            await p.close()
+    assert await results(clean_db) == list(range(N))  # all stored, none twice
+    assert _session_present(broker.port, "r1") is False
+
+
+def _session_present(port: int, client_id: str) -> bool:
+    """Whether the broker still keeps a session for `client_id` (connect without clean start)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(wire.connect(client_id, wire.MQTT5, 10, clean_start=False))
+        packets = wire.Decoder().feed(sock.recv(1024))
+        ack = wire.read_connack(packets[0][2], wire.MQTT5)
+        sock.sendall(wire.disconnect(wire.MQTT5, 0))
+    return ack.session_present
 
 
 # ---- broker restart ------------------------------------------------------------------------------

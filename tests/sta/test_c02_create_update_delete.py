@@ -725,3 +725,15 @@ async def test_ref_put_relinks_a_to_one_navigation(client: Any, graph: Graph) ->
     assert status in (200, 204), payload
     assert (await get_ok(client, "Datastreams(1)/Thing"))["@iot.id"] == other
     assert await ids(client, f"Things({other})/Datastreams") == [1]
+
+
+async def test_deleting_a_feature_shrinks_the_extents_of_its_streams(client: Any, graph: Graph) -> None:
+    other = await create(client, "FeaturesOfInterest", feature_of_interest("Harbour"))
+    late = observation(22.0, "2021-05-15T12:00:00Z", Datastream=ref(1), FeatureOfInterest=ref(other))
+    await create(client, "Observations", late)
+    assert (await get_ok(client, "Datastreams(1)"))["phenomenonTime"] == f"{T0}/2021-05-15T12:00:00Z"
+    status, _, _ = await send(client, "DELETE", f"FeaturesOfInterest({other})")
+    assert status == 200
+    # The cascade took the 12:00 Observation; the stream's extent ends at the last one left.
+    assert (await get_ok(client, "Datastreams(1)"))["phenomenonTime"] == f"{T0}/2021-05-15T10:10:00Z"
+    assert await ids(client, "Datastreams(1)/Observations?$orderby=id") == [1, 2]

@@ -1,0 +1,71 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The built-in viewer at ``/``: its built files, its configuration, or a page saying how to build it.
+
+The viewer's source is in viewer/ (npm); ``make viewer`` builds it into VIEWER_DIR, next to this
+module so an editable or regular install finds it. The page reads ``/viewer-config.json`` for
+where the STA service root and the event stream are and which base map tiles to draw.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from pathlib import Path
+
+import orjson
+from aiohttp import web
+
+from hub.errors import NotFoundError
+from hub.http.context import AppState, external_base
+
+VIEWER_DIR = Path(__file__).parent / "static" / "viewer"
+
+FALLBACK = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>twinhub</title>
+<style>body{{font:16px/1.5 system-ui,sans-serif;max-width:40em;margin:3em auto;padding:0 1em}}
+code{{background:#eee;padding:0 .3em}}</style></head>
+<body><h1>twinhub</h1>
+<p>The map viewer is not built in this installation. Build it with <code>make viewer</code>
+(needs Node.js 18 or newer with npm), then reload this page.</p>
+<p>The SensorThings API answers at <a href="{base}/v1.1">{base}/v1.1</a>.</p>
+</body></html>
+"""
+
+
+async def handle_index(request: web.Request) -> web.StreamResponse:
+    """The viewer's page, or the fallback page when it is not built."""
+    index = VIEWER_DIR / "index.html"
+    if index.is_file():
+        return web.FileResponse(index, headers={"Cache-Control": "no-cache"})
+    base = escape(external_base(request, AppState.of(request).settings))
+    return web.Response(text=FALLBACK.format(base=base), content_type="text/html")
+
+
+async def handle_asset(request: web.Request) -> web.StreamResponse:
+    """A built file below /viewer/ (scripts, styles, images); nothing outside VIEWER_DIR."""
+    name = request.match_info["name"]
+    root = VIEWER_DIR.resolve()
+    path = (root / name).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise NotFoundError(f"no viewer file {name!r} (is the viewer built? make viewer)")
+    return web.FileResponse(path)
+
+
+async def handle_config(request: web.Request) -> web.StreamResponse:
+    """Where the page finds the hub, and the base map: a small JSON document."""
+    settings = AppState.of(request).settings
+    base = external_base(request, settings)
+    config = {
+        "sta": f"{base}/v1.1",
+        "live": f"{base}/live",
+        "tileUrl": settings.viewer_tile_url,
+        "tileAttribution": settings.viewer_tile_attribution,
+    }
+    return web.Response(
+        body=orjson.dumps(config), content_type="application/json", headers={"Cache-Control": "no-cache"}
+    )
+
+
+def add_viewer_routes(app: web.Application) -> None:
+    app.router.add_get("/", handle_index)
+    app.router.add_get("/viewer-config.json", handle_config)
+    app.router.add_get("/viewer/{name:.+}", handle_asset)

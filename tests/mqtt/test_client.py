@@ -1,0 +1,165 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The hub's own MQTT client against a real mosquitto: protocol fallback, WebSocket, QoS 0 and 2."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from mqtt_helpers import (
+    Broker,
+    Collector,
+    connect,
+    hub_settings,
+    make_entities,
+    observation,
+    results,
+    wait_for,
+)
+
+from hub.mqtt import wire
+from hub.mqtt.service import IngestService, running_ingest
+
+
+class OldBroker:
+    """A broker that only speaks MQTT 3.1.1, as the hub meets it: CONNECT with protocol level 5 is
+    refused with 3.1.1's "unacceptable protocol version"; other connections are relayed to a real
+    mosquitto, so everything after the handshake is the real broker's doing."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        self.refused = 0
+        self.relayed = 0
+        self.server: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        port = self.server.sockets[0].getsockname()[1]
+        return f"mqtt://127.0.0.1:{port}"
+
+    async def __aenter__(self) -> OldBroker:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.server.wait_closed(), 2)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        first = await reader.read(65536)
+        packets = wire.Decoder().feed(first)
+        assert packets
+        assert packets[0][0] == wire.CONNECT
+        level = packets[0][2][6]  # after the two-byte length and "MQTT"
+        if level == wire.MQTT5:
+            self.refused += 1
+            writer.write(b"\x20\x02\x00\x01")  # CONNACK, return code 1
+            await writer.drain()
+            writer.close()
+            return
+        self.relayed += 1
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.broker.port)
+        up_writer.write(first)
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(ConnectionError):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+
+@contextlib.asynccontextmanager
+async def ingest(service: IngestService) -> AsyncIterator[IngestService]:
+    service.start()
+    try:
+        await wait_for(service.client_ready, within=15)
+        yield service
+    finally:
+        await service.stop()
+
+
+async def test_falls_back_to_mqtt_311_when_the_broker_refuses_mqtt_5(
+    clean_db: str, pool: asyncpg.Pool, broker: Broker, tmp_path: Path
+) -> None:
+    e = await make_entities(clean_db, datastreams=1)
+    async with OldBroker(broker) as old:
+        settings = hub_settings(clean_db, broker, tmp_path, mqtt_url=old.url, ingest_batch_ms=20)
+        async with ingest(IngestService(settings, pool, lambda changes: None)) as service:
+            assert service.client.protocol == "3.1.1"
+            assert old.refused == 1
+            assert old.relayed == 1
+            publisher = connect(broker.port, v5=False)
+            try:
+                publisher.publish(f"v1.1/Datastreams({e.datastreams[0]})/Observations", observation(7), qos=1)
+                await wait_for(lambda: results(clean_db), within=15)
+            finally:
+                publisher.disconnect()
+                publisher.loop_stop()
+    assert await results(clean_db) == [7]
+
+
+async def test_ingest_and_notifications_over_websocket(
+    clean_db: str, pool: asyncpg.Pool, broker: Broker, tmp_path: Path
+) -> None:
+    e = await make_entities(clean_db, datastreams=1)
+    ws_url = f"ws://127.0.0.1:{broker.ws_port}/mqtt"
+    settings = hub_settings(clean_db, broker, tmp_path, mqtt_url=ws_url, ingest_batch_ms=20)
+    notified = Collector(broker.port, "v1.1/Observations")
+    try:
+        async with running_ingest(settings, pool, []) as service:
+            await wait_for(service.client_ready, within=15)
+            publisher = connect(broker.port)
+            try:
+                for seq in range(20):
+                    topic = f"v1.1/Datastreams({e.datastreams[0]})/Observations"
+                    publisher.publish(topic, observation(seq), qos=1)
+                await wait_for(lambda: _count(clean_db, 20), within=15)
+                # The notifications went out over the same WebSocket connection.
+                await wait_for(lambda: len(notified.messages) >= 20, within=15)
+            finally:
+                publisher.disconnect()
+                publisher.loop_stop()
+    finally:
+        notified.close()
+    assert await results(clean_db) == list(range(20))
+    assert sorted(body["result"] for _, body in notified.messages) == list(range(20))
+
+
+@pytest.mark.parametrize("qos", [0, 2])
+async def test_ingest_at_qos(
+    qos: int, clean_db: str, pool: asyncpg.Pool, broker: Broker, tmp_path: Path
+) -> None:
+    e = await make_entities(clean_db, datastreams=1)
+    settings = hub_settings(clean_db, broker, tmp_path, mqtt_qos=qos, ingest_batch_ms=20)
+    async with ingest(IngestService(settings, pool, lambda changes: None)) as service:
+        publisher = connect(broker.port)
+        try:
+            infos = [
+                publisher.publish(
+                    f"v1.1/Datastreams({e.datastreams[0]})/Observations", observation(seq), qos=qos
+                )
+                for seq in range(200)
+            ]
+            for info in infos:
+                info.wait_for_publish(10)
+            await wait_for(lambda: _count(clean_db, 200), within=15)
+            # Every message finished: acknowledged (QoS 2: PUBREC then PUBCOMP) and released.
+            await wait_for(lambda: service.client.depth == 0, within=5)
+        finally:
+            publisher.disconnect()
+            publisher.loop_stop()
+    assert await results(clean_db) == list(range(200))
+
+
+async def _count(dsn: str, n: int) -> bool:
+    return len(await results(dsn)) >= n

@@ -1,0 +1,256 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The viewer in a real headless Chromium (Debian's chromium and chromium-driver, driven by Selenium).
+
+A hub runs as `twinhub serve` on a fresh database and a free port; Things of three cities are
+created over HTTP; the browser waits for the markers, filters by city, clicks a Thing, sees its
+chart, and sees an Observation posted meanwhile arrive without a reload. Screenshots go to the
+test's tmp directory (and to the file named by VIEWER_SCREENSHOT, used for docs/viewer.png).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from dbutil import create_database, drop_database
+from viewer_data import STATIONS, history, thing_body
+
+from hub.http.viewer import VIEWER_DIR
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = shutil.which("chromium")
+CHROMEDRIVER = shutil.which("chromedriver")
+WAIT = 60.0  # seconds a step may take on a busy machine before the test gives up
+
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None or CHROMEDRIVER is None,
+    reason="Debian's chromium and chromium-driver are not installed (apt-get install chromium "
+    "chromium-driver; .ci/run installs them)",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def request(method: str, url: str, body: Any = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=WAIT) as response:
+        text = response.read()
+    return json.loads(text) if text else None
+
+
+@pytest_asyncio.fixture
+async def fresh_dsn(pg_dsn: str) -> AsyncIterator[str]:
+    """An empty database of its own: the hub migrates it on start."""
+    dsn = await create_database(pg_dsn)
+    try:
+        yield dsn
+    finally:
+        await drop_database(pg_dsn, dsn)
+
+
+def ensure_viewer_built() -> None:
+    if (VIEWER_DIR / "index.html").is_file():
+        return
+    if shutil.which("npm") is None:
+        pytest.fail("the viewer is not built and npm is missing: install Node.js with npm, run make viewer")
+    subprocess.run(["make", "viewer"], cwd=ROOT, check=True)
+
+
+@pytest.fixture
+def hub(fresh_dsn: str, tmp_path: Path) -> Iterator[str]:
+    """A running `twinhub serve` on the fresh database; yields its base URL."""
+    ensure_viewer_built()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TWINHUB_")}
+    env |= {
+        "TWINHUB_DATABASE_URL": fresh_dsn,
+        "TWINHUB_HTTP_HOST": "127.0.0.1",
+        "TWINHUB_HTTP_PORT": str(port),
+        "TWINHUB_DATA_DIR": str(tmp_path / "data"),
+    }
+    log = (tmp_path / "hub.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from hub.cli import main; sys.exit(main(['serve']))"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + WAIT
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"the hub exited: {(tmp_path / 'hub.log').read_text()}")
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(f"{base}/health", timeout=2).close()
+                break
+            if time.monotonic() > deadline:
+                pytest.fail(f"the hub did not answer: {(tmp_path / 'hub.log').read_text()}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def populate(base: str) -> dict[str, int]:
+    """The six stations of viewer_data; the first one with a dense day (a value every 20 s)."""
+    sta = f"{base}/v1.1"
+    now = datetime.now(UTC)
+    ids: dict[str, int] = {}
+    for number, station in enumerate(STATIONS):
+        city, name, domain, lon, lat, quantity, symbol, unit, typical = station
+        thing = request(
+            "POST", f"{sta}/Things", thing_body(city, name, domain, lon, lat, quantity, symbol, unit)
+        )
+        stream = request("GET", f"{sta}/Things({thing['@iot.id']})/Datastreams")["value"][0]
+        ids[name] = thing["@iot.id"]
+        rows = (
+            history(typical, hours=30, step_seconds=20, now=now) if number == 0 else history(typical, now=now)
+        )
+        request(
+            "POST",
+            f"{sta}/CreateObservations",
+            [
+                {
+                    "Datastream": {"@iot.id": stream["@iot.id"]},
+                    "components": ["phenomenonTime", "result"],
+                    "dataArray": [[row["phenomenonTime"], row["result"]] for row in rows],
+                }
+            ],
+        )
+        ids[f"{name} stream"] = stream["@iot.id"]
+    return ids
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    assert CHROMIUM is not None
+    assert CHROMEDRIVER is not None
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1400,900",
+        "--lang=en-US",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def test_the_viewer_shows_three_cities_a_chart_and_live_values(
+    hub: str, browser: Any, tmp_path: Path
+) -> None:
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.select import Select
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    ids = populate(hub)
+    # The page re-renders its panels on every event: look elements up again until they settle.
+    wait = WebDriverWait(
+        browser, WAIT, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)
+    )
+    browser.get(f"{hub}/?lang=en")
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "path.thing-marker")) == len(STATIONS))
+    cities = [o.text for o in Select(browser.find_element(By.ID, "city")).options]
+    assert cities == ["All cities", "Hamburg", "Leipzig", "München"]
+
+    # Colour by air temperature: only the three climate stations stay on the map.
+    Select(browser.find_element(By.ID, "quantity")).select_by_visible_text("Air temperature")
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "path.thing-marker")) == 3)
+    assert "Colour: latest Air temperature" in browser.find_element(By.ID, "legend").text
+
+    # Hamburg's station has a dense day: the chart shows lowest/highest per period, via $batch.
+    Select(browser.find_element(By.ID, "city")).select_by_visible_text("Hamburg")
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "path.thing-marker")) == 1)
+    browser.find_element(By.CSS_SELECTOR, f'path.thing-marker[data-thing="{ids["Rathausmarkt"]}"]').click()
+    wait.until(lambda d: "Rathausmarkt (Hamburg)" in d.find_element(By.ID, "details").text)
+    wait.until(lambda d: "lowest and highest value per" in d.find_element(By.ID, "chart-note").text)
+    assert browser.find_elements(By.CSS_SELECTOR, "#chart canvas")
+    assert int(browser.find_element(By.ID, "chart").get_attribute("data-points")) > 100  # of 150 periods
+
+    # Zoom: dragging across the last sixth of the day loads that range again, now point by point.
+    plot = browser.find_element(By.CSS_SELECTOR, "#chart .u-over")
+    width = plot.size["width"]
+    ActionChains(browser).move_to_element_with_offset(plot, width // 3, 0).click_and_hold().move_by_offset(
+        width // 6, 0
+    ).release().perform()
+    wait.until(lambda d: " measurements. Drag" in d.find_element(By.ID, "chart-note").text)
+    assert browser.find_element(By.XPATH, "//button[text()='Back to the whole period']")
+    assert 100 < int(browser.find_element(By.ID, "chart").get_attribute("data-points")) < 3000
+
+    # Leipzig's station has a measurement every 15 minutes: drawn one by one.
+    Select(browser.find_element(By.ID, "city")).select_by_visible_text("Leipzig")
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "path.thing-marker")) == 1)
+    browser.find_element(By.CSS_SELECTOR, f'path.thing-marker[data-thing="{ids["Augustusplatz"]}"]').click()
+    wait.until(lambda d: "Augustusplatz (Leipzig)" in d.find_element(By.ID, "details").text)
+    wait.until(lambda d: d.find_element(By.ID, "chart-note").text.startswith("24 measurements"))
+    wait.until(lambda d: d.find_element(By.ID, "live").get_attribute("data-state") == "open")
+
+    # A new Observation over HTTP appears without a reload: latest value, chart, live counter.
+    stream = ids["Augustusplatz stream"]
+    request("POST", f"{hub}/v1.1/Datastreams({stream})/Observations", {"result": 42.42})
+    row = f'tr[data-datastream="{stream}"] td.value'
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, row).text == "42.42 °C")
+    wait.until(lambda d: d.find_element(By.ID, "chart-note").text.startswith("25 measurements"))
+    assert browser.find_element(By.ID, "live").text == "live: 1 new"
+
+    browser.find_element(By.ID, "language").click()
+    wait.until(lambda d: d.find_element(By.ID, "live").text == "live: 1 neu")
+    assert Select(browser.find_element(By.ID, "city")).options[0].text == "Alle Städte"
+    assert browser.find_element(By.CSS_SELECTOR, row).text == "42,42 °C"
+    browser.find_element(By.ID, "language").click()
+
+    Select(browser.find_element(By.ID, "city")).select_by_visible_text("All cities")
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "path.thing-marker")) == 3)
+
+    browser.save_screenshot(str(tmp_path / "viewer.png"))
+    if os.environ.get("VIEWER_SCREENSHOT"):
+        shutil.copyfile(tmp_path / "viewer.png", os.environ["VIEWER_SCREENSHOT"])
+
+    # A station that starts sending after the page loaded appears on the map (the page reloads the Things).
+    body = thing_body("Leipzig", "Lindenau", "climate", 12.3400, 51.3400, "Air temperature", "Cel", "°C")
+    new = request("POST", f"{hub}/v1.1/Things", body)
+    new_stream = request("GET", f"{hub}/v1.1/Things({new['@iot.id']})/Datastreams")["value"][0]["@iot.id"]
+    request("POST", f"{hub}/v1.1/Datastreams({new_stream})/Observations", {"result": 8.5})
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "path.thing-marker")) == 4)
+    assert (tmp_path / "viewer.png").stat().st_size > 0

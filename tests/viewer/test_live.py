@@ -1,0 +1,156 @@
+# SPDX-License-Identifier: Apache-2.0
+"""GET /live: server-sent events of committed changes, filtered by MQTT topic filters."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from viewer_data import STATIONS, thing_body
+
+from hub.http.live import LIVE, Subscriber, end_streams, matches
+
+Json = dict[str, Any]
+GUARD = 20.0  # seconds before a test that waits for an event gives up instead of hanging
+
+
+async def make_things(client: Any, count: int = 2) -> None:
+    for station in STATIONS[:count]:
+        city, name, domain, lon, lat, quantity, symbol, unit, _ = station
+        response = await client.post(
+            "/v1.1/Things", json=thing_body(city, name, domain, lon, lat, quantity, symbol, unit)
+        )
+        assert response.status == 201, await response.text()
+
+
+async def open_stream(client: Any, *topics: str) -> Any:
+    """An open event stream, its opening comment read (so the subscription is registered)."""
+    response = await client.get("/live", params=[("topic", t) for t in topics])
+    assert response.status == 200, await response.text()
+    assert response.headers["Content-Type"].startswith("text/event-stream")
+    async with asyncio.timeout(GUARD):
+        assert (await response.content.readline()).startswith(b"retry: ")
+        assert (await response.content.readline()).startswith(b": subscribed to ")
+        assert await response.content.readline() == b"\n"
+    return response
+
+
+async def next_event(response: Any) -> tuple[str, Json]:
+    """The next `data:` event (skipping comments): its event type and JSON data."""
+    kind = "message"
+    async with asyncio.timeout(GUARD):
+        while True:
+            line = (await response.content.readline()).decode()
+            if line.startswith("event: "):
+                kind = line[7:].strip()
+            elif line.startswith("data: "):
+                return kind, json.loads(line[6:])
+
+
+async def test_an_observation_posted_over_http_arrives(client: Any) -> None:
+    await make_things(client)
+    stream = await open_stream(client, "v1.1/Observations")
+    posted = await client.post(
+        "/v1.1/Datastreams(1)/Observations", json={"phenomenonTime": "2026-03-05T10:14:00Z", "result": 21.5}
+    )
+    assert posted.status == 201
+    kind, event = await next_event(stream)
+    assert kind == "message"
+    assert event["topic"] == "v1.1/Observations"
+    assert event["payload"]["result"] == 21.5
+    assert event["payload"]["phenomenonTime"] == "2026-03-05T10:14:00Z"
+    assert event["payload"]["@iot.id"] == (await posted.json())["@iot.id"]
+    stream.close()
+
+
+async def test_a_level_wildcard_tells_the_datastream_and_other_streams_are_filtered_out(client: Any) -> None:
+    await make_things(client)
+    stream = await open_stream(client, "v1.1/Datastreams(2)/Observations", "v1.1/Things")
+    await client.post("/v1.1/Datastreams(1)/Observations", json={"result": 1})
+    await client.post("/v1.1/Datastreams(2)/Observations", json={"result": 2})
+    _, event = await next_event(stream)
+    assert event["topic"] == "v1.1/Datastreams(2)/Observations"
+    assert event["payload"]["result"] == 2
+    stream.close()
+
+    everything = await open_stream(client, "v1.1/+/Observations")
+    await client.post("/v1.1/Datastreams(1)/Observations", json={"result": 3})
+    topics = {(await next_event(everything))[1]["topic"] for _ in range(2)}
+    assert topics == {"v1.1/Datastreams(1)/Observations", "v1.1/FeaturesOfInterest(1)/Observations"}
+    everything.close()
+
+
+async def test_a_created_thing_and_an_update_arrive_on_their_topics(client: Any) -> None:
+    stream = await open_stream(client, "v1.1/Things", "v1.1/Things(1)/name")
+    await make_things(client, 1)
+    _, created = await next_event(stream)
+    assert created["topic"] == "v1.1/Things"
+    assert created["payload"]["properties"] == {"city": "Hamburg", "domain": "climate"}
+    await client.patch("/v1.1/Things(1)", json={"name": "Rathausmarkt"})
+    received = [(await next_event(stream))[1] for _ in range(2)]
+    by_topic = {e["topic"]: e["payload"] for e in received}
+    assert by_topic["v1.1/Things(1)/name"] == {"name": "Rathausmarkt"}
+    assert by_topic["v1.1/Things"]["name"] == "Rathausmarkt"
+    stream.close()
+
+
+async def test_idle_streams_get_heartbeat_comments(client: Any) -> None:
+    client.server.app[LIVE].heartbeat = 0.05
+    stream = await open_stream(client, "v1.1/Observations")
+    async with asyncio.timeout(GUARD):
+        assert await stream.content.readline() == b": heartbeat\n"
+    stream.close()
+
+
+async def test_shutdown_ends_open_streams(client: Any) -> None:
+    stream = await open_stream(client, "v1.1/Observations")
+    await end_streams(client.server.app)
+    async with asyncio.timeout(GUARD):
+        rest = await stream.content.read()
+    assert rest == b""  # the stream ended without another event
+    assert not client.server.app[LIVE].subscribers
+
+
+@pytest.mark.parametrize(
+    ("query", "fragment"),
+    [
+        ("", "give at least one topic filter"),
+        ("?topic=Observations", "must start with v1.1/"),
+        ("?topic=v1.0/Observations", "must start with v1.1/"),
+        ("?topic=v1.1/%23/Observations", "'#' must be a whole level and the last one"),
+        ("?topic=v1.1/Datastreams(%2B)/Observations", "'+' must be a whole level"),
+        ("?" + "&".join(["topic=v1.1/Things"] * 17), "at most 16 filters"),
+    ],
+)
+async def test_bad_filters_are_a_400_naming_the_problem(client: Any, query: str, fragment: str) -> None:
+    response = await client.get("/live" + query)
+    assert response.status == 400
+    body = await response.json()
+    assert body["code"] == 400
+    assert fragment in body["message"]
+
+
+@pytest.mark.parametrize(
+    ("topic_filter", "topic", "expected"),
+    [
+        ("v1.1/Observations", "v1.1/Observations", True),
+        ("v1.1/+/Observations", "v1.1/Datastreams(3)/Observations", True),
+        ("v1.1/+/Observations", "v1.1/Observations", False),
+        ("v1.1/#", "v1.1/Things(1)/name", True),
+        ("v1.1/Things/#", "v1.1/Things", True),
+        ("v1.1/Things", "v1.1/Things(1)", False),
+        ("v1.1/+", "v1.1/Things(1)/name", False),
+    ],
+)
+def test_mqtt_filter_matching(topic_filter: str, topic: str, expected: bool) -> None:
+    assert matches(topic_filter, topic) is expected
+
+
+def test_a_full_client_queue_drops_its_oldest_events_and_counts_them() -> None:
+    subscriber = Subscriber(("v1.1/Observations",), limit=2)
+    for n in range(5):
+        subscriber.push(("v1.1/Observations", str(n).encode()))
+    assert [payload for _, payload in subscriber.events] == [b"3", b"4"]
+    assert subscriber.dropped == 3
