@@ -11,9 +11,8 @@ PYTEST_ARGS ?=
 
 .PHONY: demo test check bench viewer viewer-if-npm
 
-# The demo is local development: anyone may write (override with TWINHUB_AUTH_ANONYMOUS_WRITE=false).
 demo: $(STAMP) viewer-if-npm
-	TWINHUB_AUTH_ANONYMOUS_WRITE=$${TWINHUB_AUTH_ANONYMOUS_WRITE:-true} $(BIN)/twinhub serve
+	$(BIN)/twinhub demo
 
 test: $(DEV_STAMP)
 	$(BIN)/pytest -q $(PYTEST_ARGS)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import json
 import logging
 import os
@@ -21,6 +20,8 @@ import asyncpg
 from aiohttp import web
 
 from hub.config import ConfigError, Settings, env_var, load_settings, redact_url
+from hub.demo import DemoError
+from hub.demo.commands import add_demo_options, add_simulate_options, demo, simulate
 from hub.store.embedded import EmbeddedPostgres, EmbeddedPostgresError
 from hub.store.migrate import MigrationError, migrate_dsn
 
@@ -44,6 +45,7 @@ RUNTIME_ERRORS = (
     asyncpg.InterfaceError,
     EmbeddedPostgresError,
     MigrationError,
+    DemoError,
 )
 
 log = logging.getLogger("hub.cli")
@@ -56,14 +58,12 @@ class Failure(Exception):
 def main(argv: list[str] | None = None) -> int:
     """Run the twinhub command line; return the process exit code."""
     args = _parser().parse_args(argv)
-    command: Callable[[Settings], int] = args.command
-    if getattr(args, "with_args", False):  # commands with arguments of their own (keys)
-        command = functools.partial(args.command, args=args)
+    command: Callable[..., int] = args.command
     _INVOCATION["config"] = args.config  # ingest workers are started with the same file
     try:
         settings = load_settings(args.config)
         _configure_logging(settings.log_level, settings.log_format)
-        return command(settings)
+        return command(settings, args) if args.with_options else command(settings)
     except ConfigError as exc:
         return _fail(str(exc), EXIT_CONFIG)
     except Failure as exc:
@@ -86,9 +86,9 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
     for name, function, text in COMMANDS:
         sub = commands.add_parser(name, parents=[common], help=text, description=text)
-        sub.set_defaults(command=function)
-        if name in ARGUMENTS:
-            ARGUMENTS[name](sub)
+        sub.set_defaults(command=function, with_options=name in COMMAND_OPTIONS)
+        if name in COMMAND_OPTIONS:
+            COMMAND_OPTIONS[name](sub)
     return parser
 
 
@@ -101,7 +101,7 @@ def _fail(message: str, code: int) -> int:
 def _describe(exc: BaseException) -> str:
     """Phrase an unexpected runtime error as one line."""
     text = str(exc) or type(exc).__name__
-    if isinstance(exc, EmbeddedPostgresError | MigrationError):
+    if isinstance(exc, EmbeddedPostgresError | MigrationError | DemoError):
         return text
     return f"{type(exc).__name__}: {text}"
 
@@ -301,7 +301,8 @@ def keys(settings: Settings, args: argparse.Namespace | None = None) -> int:
 
 _INVOCATION: dict[str, Path | None] = {"config": None}
 
-COMMANDS: tuple[tuple[str, Callable[[Settings], int], str], ...] = (
+# Commands with options of their own take (settings, args); the rest take settings.
+COMMANDS: tuple[tuple[str, Callable[..., int], str], ...] = (
     ("serve", serve, "run the SensorThings HTTP server"),
     ("migrate", migrate, "apply pending database migrations"),
     ("check-config", check_config, "print the effective settings"),
@@ -309,17 +310,20 @@ COMMANDS: tuple[tuple[str, Callable[[Settings], int], str], ...] = (
     ("dedupe", dedupe, "remove duplicate Observations left by redelivered MQTT messages"),
     ("ingest", ingest, "run MQTT ingest only, no HTTP (as started by ingest_workers)"),
     ("keys", keys, "create, list or revoke API keys: create --name X --roles create,read | list | revoke ID"),
+    ("simulate", simulate, "publish simulated city devices in their own formats to a broker (load test)"),
+    ("demo", demo, "run PostgreSQL, a broker, the hub and the simulated city together"),
 )
-
-
 def _key_arguments(parser: argparse.ArgumentParser) -> None:
     from hub.auth.manage import add_arguments
 
     add_arguments(parser)
 
 
-# Commands that take arguments of their own, by name.
-ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {"keys": _key_arguments}
+COMMAND_OPTIONS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "keys": _key_arguments,
+    "simulate": add_simulate_options,
+    "demo": add_demo_options,
+}
 
 
 # --- pieces -----------------------------------------------------------------
