@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from hub.config import Settings
+from hub.http.compression import compression_middleware
 from hub.http.context import STATE, AppState
+from hub.http.cors import cors_middleware
 from hub.http.errors import error_middleware
 from hub.http.routes import add_routes
 from hub.ingest.group_commit import GroupCommit
@@ -25,7 +27,9 @@ def build_app(settings: Settings) -> web.Application:
         raise ValueError(
             "build_app needs settings.database_url (the CLI fills it in for the embedded server)"
         )
-    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
+    # Outermost first: CORS sees every answer, compression the final (error or not) bodies.
+    middlewares = [cors_middleware(settings), compression_middleware(settings), error_middleware]
+    app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_bytes)
     add_routes(app)
 
     async def database(app: web.Application) -> AsyncIterator[None]:

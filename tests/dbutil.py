@@ -48,7 +48,7 @@ async def drop_database(maintenance_dsn: str, dsn: str) -> None:
 _USER_TABLES = f"""
 SELECT format('%I.%I', n.nspname, c.relname)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND c.relname <> '{MIGRATIONS_TABLE}'
+WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND c.relname NOT IN ('{MIGRATIONS_TABLE}', 'twinhub_clock')
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')
 """
 
