@@ -23,7 +23,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 # Examples per operation: bounded so the whole run stays near a minute on these machines.
-EXAMPLES = 6
+EXAMPLES = 15
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 SEED_THING = {
