@@ -171,9 +171,8 @@ def live_hub(pg_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             await runner.setup()
             site = web.TCPSite(runner, "127.0.0.1", 0)
             await site.start()
-            server = site._server
-            assert server is not None
-            found["url"] = "http://127.0.0.1:{}".format(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
+            port = runner.addresses[0][1]
+            found["url"] = f"http://127.0.0.1:{port}"
             found["stop"] = asyncio.Event()
             started.set()
             await found["stop"].wait()
