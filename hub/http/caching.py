@@ -60,10 +60,12 @@ def _digest(*parts: bytes) -> str:
     return hasher.hexdigest()
 
 
-def clock_etag(modified: datetime | None, request: web.Request, base: str) -> str:
-    """A weak ETag from the clock and everything else the answer depends on (URL and link base)."""
+def clock_etag(modified: datetime | None, request: web.Request, base: str, settings: Settings) -> str:
+    """A weak ETag from the clock and everything else the answer depends on: the URL, the link
+    base and the settings that shape pages (replicas configured differently differ)."""
     stamp = 0 if modified is None else int(modified.timestamp())
-    return f'W/"m{stamp}-{_digest(base.encode(), request.rel_url.raw_path_qs.encode())}"'
+    shape = f"{settings.default_top}/{settings.max_top}/{settings.count_mode}".encode()
+    return f'W/"m{stamp}-{_digest(base.encode(), request.rel_url.raw_path_qs.encode(), shape)}"'
 
 
 def body_etag(body: bytes) -> str:
@@ -134,7 +136,7 @@ async def cached_read(
         # Clock first, data second: a write committed in between only makes the validators older
         # than the data (a needless 200 later), never newer (which would be a stale 304).
         modified = await read_clock(pool)
-        etag = clock_etag(modified, request, base)
+        etag = clock_etag(modified, request, base, settings)
         headers = validator_headers(etag, modified, now, settings.cache_control_metadata)
         if not_modified(request, etag, modified, now):
             return _not_modified_response(headers)

@@ -376,11 +376,73 @@ def _root_path() -> Schema:
     }
 
 
+def _action_paths() -> dict[str, Schema]:
+    """CreateObservations (§14.2, dataArray) and JSON $batch (§12, OData 4.01 JSON batch)."""
+    data_array = {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "required": ["components", "dataArray"],
+            "properties": {
+                "Datastream": {"type": "object"},
+                "MultiDatastream": {"type": "object"},
+                "components": {"type": "array", "items": {"type": "string"}},
+                "dataArray": {"type": "array", "items": {"type": "array"}},
+            },
+        },
+    }
+    batch = {
+        "type": "object",
+        "required": ["requests"],
+        "properties": {
+            "requests": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["id", "method", "url"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "method": {"type": "string", "enum": ["get", "post", "patch", "put", "delete"]},
+                        "url": {"type": "string"},
+                        "body": {},
+                        "atomicityGroup": {"type": "string"},
+                        "dependsOn": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
+            }
+        },
+    }
+    links = {"type": "array", "items": {"type": "string"}}
+    responses = {
+        "type": "object",
+        "properties": {"responses": {"type": "array", "items": {"type": "object"}}},
+    }
+    return {
+        "/CreateObservations": {
+            "post": {
+                "operationId": "createObservations",
+                "summary": "Create Observations in the dataArray format",
+                "requestBody": _body(data_array),
+                "responses": _responses({"201": _ok("selfLinks, or 'error' for a failed row", links)}),
+            }
+        },
+        "/$batch": {
+            "post": {
+                "operationId": "batch",
+                "summary": "A JSON batch of requests",
+                "requestBody": _body(batch),
+                "responses": _responses({"200": _ok("one response per request", responses)}),
+            }
+        },
+    }
+
+
 @functools.cache
 def _paths() -> Schema:
     paths: Schema = {"/": _root_path()}
     for entity_type in ALL_TYPES:
         paths.update(_entity_paths(entity_type))
+    paths.update(_action_paths())
     return paths
 
 

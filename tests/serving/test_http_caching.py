@@ -246,3 +246,12 @@ async def test_cache_control_is_configurable_per_kind(clean_db: str, settings: S
 )
 def test_weak_comparison(header: str, etag: str, expected: bool) -> None:
     assert etag_matches(header, etag) is expected
+
+
+async def test_replicas_with_other_page_settings_do_not_share_etags(seeded: Any, settings: Settings) -> None:
+    _, headers, _ = await fetch(seeded, "Things")
+    other = settings.model_copy(update={"default_top": 1})
+    async with TestClient(TestServer(build_app(other))) as client:
+        status, other_headers, _ = await fetch(client, "Things", **{"If-None-Match": headers["ETag"]})
+    assert status == 200
+    assert other_headers["ETag"] != headers["ETag"]
