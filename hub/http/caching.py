@@ -138,9 +138,13 @@ async def cached_read(
         modified = await read_clock(pool)
         etag = clock_etag(modified, request, base, settings)
         headers = validator_headers(etag, modified, now, settings.cache_control_metadata)
-        if not_modified(request, etag, modified, now):
+        # `If-None-Match: *` asks whether the resource exists at all (§13.1.2): only the read knows.
+        wildcard = request.headers.get(hdrs.IF_NONE_MATCH, "").strip() == "*"
+        if not wildcard and not_modified(request, etag, modified, now):
             return _not_modified_response(headers)
         response = await read()
+        if wildcard and response.status == 200:
+            return _not_modified_response(headers)
     else:
         response = await read()
         body = response.body if isinstance(response.body, bytes) else b""

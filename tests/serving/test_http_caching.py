@@ -255,3 +255,11 @@ async def test_replicas_with_other_page_settings_do_not_share_etags(seeded: Any,
         status, other_headers, _ = await fetch(client, "Things", **{"If-None-Match": headers["ETag"]})
     assert status == 200
     assert other_headers["ETag"] != headers["ETag"]
+
+
+async def test_if_none_match_star_needs_an_existing_entity(seeded: Any) -> None:
+    status, _, _ = await fetch(seeded, "Things(1)", **{"If-None-Match": "*"})
+    assert status == 304
+    status, _, body = await fetch(seeded, "Things(999)", **{"If-None-Match": "*"})
+    assert status == 404
+    assert b"999" in body
