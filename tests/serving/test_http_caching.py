@@ -263,3 +263,30 @@ async def test_if_none_match_star_needs_an_existing_entity(seeded: Any) -> None:
     status, _, body = await fetch(seeded, "Things(999)", **{"If-None-Match": "*"})
     assert status == 404
     assert b"999" in body
+
+
+async def clock(dsn: str, set_to: str | None = None) -> datetime:
+    conn = await asyncpg.connect(dsn)
+    try:
+        if set_to is not None:
+            await conn.execute(f"UPDATE twinhub_clock SET modified_at = {set_to}")
+        value: datetime = await conn.fetchval("SELECT modified_at FROM twinhub_clock WHERE name = 'metadata'")
+        return value
+    finally:
+        await conn.close()
+
+
+async def test_the_clock_steps_one_second_per_transaction(seeded: Any, clean_db: str) -> None:
+    """A deep insert writes five clocked tables in one transaction: one step. While the clock is
+    ahead of real time (a burst of writes), Last-Modified is left out and the ETag carries on."""
+    ahead = await clock(clean_db, "date_trunc('second', now()) + interval '1 hour'")
+    try:
+        response = await seeded.post(f"{ROOT}/Things", json=thing_body("Deep"))
+        assert response.status == 201
+        assert (await clock(clean_db) - ahead).total_seconds() == 1
+        status, headers, _ = await fetch(seeded, "Things")
+    finally:
+        await settle_clock(clean_db)  # later tests on this database expect a clock in the past
+    assert status == 200
+    assert "Last-Modified" not in headers
+    assert headers["ETag"].startswith('W/"m')
