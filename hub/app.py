@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from hub.config import Settings
+from hub.http.compression import compression_middleware
 from hub.http.context import STATE, AppState
+from hub.http.cors import cors_middleware
 from hub.http.errors import error_middleware
 from hub.http.live import setup_live
 from hub.http.observe import add_metrics, observe_middleware
@@ -29,10 +31,16 @@ def build_app(settings: Settings) -> web.Application:
         raise ValueError(
             "build_app needs settings.database_url (the CLI fills it in for the embedded server)"
         )
-    app = web.Application(
-        middlewares=[observe_middleware, error_middleware, security_middleware],
-        client_max_size=settings.max_body_bytes,
-    )
+    # Outermost first: metrics and request ids see every answer, CORS answers preflights before any
+    # credential check, compression takes the final (error or not) bodies.
+    middlewares = [
+        observe_middleware,
+        cors_middleware(settings),
+        compression_middleware(settings),
+        error_middleware,
+        security_middleware,
+    ]
+    app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_bytes)
     app[GUARD] = Guard.from_settings(settings)
     add_routes(app)
     metrics = HubMetrics(client_id=settings.mqtt_client_id if settings.mqtt_url else "")

@@ -214,6 +214,29 @@ class Settings(pydantic.BaseModel, frozen=True, extra="forbid"):
     max_filter_nodes: int = Field(
         1000, ge=1, description="Most terms (operators, values, names) in the $filters of one request."
     )
+    cache_control_metadata: str = Field(
+        "no-cache",
+        description="Cache-Control of reads of Things, Locations, HistoricalLocations, Sensors, "
+        "ObservedProperties and FeaturesOfInterest (e.g. 'public, max-age=60').",
+    )
+    cache_control_observations: str = Field(
+        "no-cache",
+        description="Cache-Control of reads that involve Observations, Datastreams or MultiDatastreams.",
+    )
+    gzip_min_bytes: int = Field(
+        1024,
+        ge=0,
+        description="Smallest response body, in bytes, sent gzip-compressed when accepted (0: never).",
+    )
+    cors_origins: tuple[str, ...] = Field(
+        (),
+        description="Origins allowed to read cross-origin (comma-separated in the environment; '*': any); "
+        "empty: CORS off.",
+    )
+    cors_allow_writes: bool = Field(
+        False, description="Whether CORS also allows POST, PATCH, PUT and DELETE from the allowed origins."
+    )
+    cors_max_age: int = Field(600, ge=0, description="Seconds a browser may cache a CORS preflight answer.")
 
     @field_validator("database_url", "base_url", "mqtt_url")
     @classmethod
@@ -258,6 +281,13 @@ class Settings(pydantic.BaseModel, frozen=True, extra="forbid"):
         if value.lower() not in LOG_FORMATS:
             raise ValueError(f"must be {_either(LOG_FORMATS)}")
         return value.lower()
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):  # TWINHUB_CORS_ORIGINS=https://a.example,https://b.example
+            return tuple(origin.strip().rstrip("/") for origin in value.split(",") if origin.strip())
+        return value
 
     @field_validator("adapters", mode="before")
     @classmethod

@@ -138,3 +138,65 @@ async def client(clean_db: str, settings: Settings) -> AsyncIterator[Any]:
 
     async with TestClient(TestServer(build_app(settings))) as test_client:
         yield test_client
+
+
+# --- a hub on a real socket -------------------------------------------------
+#
+# For clients that are not asyncio (schemathesis uses requests): the hub runs in a thread
+# with its own event loop on a fresh, migrated database, and listens on a free port.
+
+
+@pytest.fixture(scope="module")
+def live_hub(pg_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The base URL (http://127.0.0.1:<port>) of a hub serving a database of its own."""
+    import asyncio
+    import threading
+
+    from aiohttp import web
+
+    from hub.app import build_app
+
+    started = threading.Event()
+    found: dict[str, Any] = {}
+
+    async def serve() -> None:
+        dsn = await create_database(pg_dsn)
+        found["dsn"] = dsn
+        try:
+            conn = await asyncpg.connect(dsn)
+            try:
+                await apply_migrations(conn)
+            finally:
+                await conn.close()
+            settings = Settings(
+                database_url=dsn,
+                data_dir=tmp_path_factory.mktemp("live") / "data",
+                migrate_on_start=False,
+                auth_anonymous_write=True,  # the schemathesis run writes without credentials
+            )
+            runner = web.AppRunner(build_app(settings))
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            port = runner.addresses[0][1]
+            found["url"] = f"http://127.0.0.1:{port}"
+            found["stop"] = asyncio.Event()
+            started.set()
+            await found["stop"].wait()
+            await runner.cleanup()
+        finally:
+            started.set()
+            await drop_database(pg_dsn, dsn)
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    thread.start()
+    started.wait(60)
+    if "url" not in found:
+        pytest.fail("the live hub did not start", pytrace=False)
+    try:
+        yield found["url"]
+    finally:
+        loop.call_soon_threadsafe(found["stop"].set)
+        thread.join(30)
+        loop.close()

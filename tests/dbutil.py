@@ -51,12 +51,14 @@ async def drop_database(maintenance_dsn: str, dsn: str) -> None:
             await conn.close()
 
 
-# Tables of the public schema, minus the migration record and tables owned by
+# Tables of the public schema, minus the migration record, the change clock (it only moves
+# forward, see docs/http-caching.md) and tables owned by
 # extensions (PostGIS keeps spatial_ref_sys in public; emptying it breaks ST_ functions).
 _USER_TABLES = f"""
 SELECT format('%I.%I', n.nspname, c.relname)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND c.relname <> '{MIGRATIONS_TABLE}'
+WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+  AND c.relname NOT IN ('{MIGRATIONS_TABLE}', 'twinhub_clock')
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')
 """
 

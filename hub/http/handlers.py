@@ -13,6 +13,7 @@ from aiohttp import web
 from hub.auth.roles import ROLE_BY_METHOD, role_for
 from hub.errors import BadRequestError
 from hub.http.batch import Part, run_batch
+from hub.http.caching import cached_read
 from hub.http.context import AppState, service_root
 from hub.http.exchange import JSON, JSON_PATCH, StaRequest, StaResponse
 from hub.http.operations import BATCH, action_of, dispatch
@@ -86,8 +87,14 @@ async def handle_request(request: web.Request) -> web.StreamResponse:
     if action == BATCH and request.method == "POST":
         return await _handle_batch(request, state, base)
     require(request, [role_for(request.method)])  # before the body is read or anything looked up
-    if action is None:
-        parse_path(tail)  # a bad path is a 404 before any complaint about the body
+    path = None if action is not None else parse_path(tail)  # a bad path is a 404 before the body
+    if path is not None and request.method == "GET":
+
+        async def read() -> web.Response:
+            sta = StaRequest("GET", tail, request.query, base)
+            return to_web(await dispatch(state, sta))
+
+        return await cached_read(request, state.settings, state.pool, path, base, read)
     body: Any = None
     content_type = JSON
     if request.method in BODY_TYPES:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hub.http import handlers, health, viewer
+from hub.http import handlers, health, openapi, viewer
 
 # {version} accepts the two STA versions; v1.0 clients get the same model (§2 of 18-088 lists the changes).
 VERSION = r"{version:v1\.[01]}"
@@ -26,5 +26,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/ready", health.handle_ready)
     app.router.add_get(f"/{VERSION}", handlers.handle_root)
     app.router.add_get(f"/{VERSION}/", handlers.handle_root)
+    # Before the catch-all, which would take `api` for a (missing) entity set.
+    app.router.add_get(f"/{VERSION}/api", openapi.handle_openapi)
     for method, handler in METHODS:
         app.router.add_route(method, f"/{VERSION}/{{tail:.+}}", handler)
