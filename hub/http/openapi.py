@@ -352,7 +352,21 @@ def _components() -> Schema:
         schemas[f"{name}Create"] = _create_schema(entity_type, required_links=True)
         schemas[f"{name}Replace"] = _create_schema(entity_type, required_links=False)
         schemas[f"{name}Update"] = _update_schema(entity_type)
-    return {"schemas": schemas, "parameters": QUERY_OPTIONS}
+    return {"schemas": schemas, "parameters": QUERY_OPTIONS, "securitySchemes": SECURITY_SCHEMES}
+
+
+# README "Security": API keys (`twinhub keys`) as a bearer token or X-API-Key, or OIDC JWTs.
+SECURITY_SCHEMES: Schema = {
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "an API key (thk_...) or an OIDC access token (JWT) of the configured provider",
+    },
+    "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "an API key"},
+}
+# Reads are anonymous by default, writes need credentials: each operation accepts either scheme or
+# none ({}), and a hub that refuses answers 401/403 (covered by the 4XX responses).
+SECURITY: list[Schema] = [{}, {"bearer": []}, {"apiKey": []}]
 
 
 def _root_path() -> Schema:
@@ -458,6 +472,7 @@ def openapi_document(service_url: str) -> Schema:
         "servers": [{"url": service_url}],
         "paths": _paths(),
         "components": _components(),
+        "security": SECURITY,
     }
 
 

@@ -112,3 +112,12 @@ async def test_api_route_takes_only_get(client: Any) -> None:
     response = await client.post("/v1.1/api", json={})
     assert response.status == 404
     assert "api" in (await response.json())["message"]
+
+
+async def test_security_schemes_name_the_credentials_the_hub_takes(document: dict[str, Any]) -> None:
+    schemes = document["components"]["securitySchemes"]
+    assert (schemes["bearer"]["type"], schemes["bearer"]["scheme"]) == ("http", "bearer")
+    assert (schemes["apiKey"]["type"], schemes["apiKey"]["in"]) == ("apiKey", "header")
+    assert schemes["apiKey"]["name"] == "X-API-Key"
+    # Either scheme, or none: reads are anonymous by default (tests/auth shows who may write).
+    assert document["security"] == [{}, {"bearer": []}, {"apiKey": []}]
