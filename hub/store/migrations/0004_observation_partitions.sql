@@ -63,6 +63,21 @@ AS $f$
     ORDER BY 2 NULLS LAST
 $f$;
 
+-- A partition's name: observations_YYYYMMDD of its lower bound in UTC (plus the time of day when
+-- that is not midnight).
+CREATE FUNCTION twinhub_observation_partition_name(lower_bound timestamptz) RETURNS text
+LANGUAGE sql IMMUTABLE
+RETURN 'observations_' || to_char(lower_bound AT TIME ZONE 'UTC', 'YYYYMMDD')
+    || CASE WHEN lower_bound < timestamptz '0001-01-01 00:00:00+00' THEN 'bc' ELSE '' END
+    || CASE WHEN (lower_bound AT TIME ZONE 'UTC')::time <> '00:00' THEN
+            '_' || to_char(lower_bound AT TIME ZONE 'UTC', 'HH24MISS') ELSE '' END;
+
+-- The columns a row copy between partitions carries (all but the generated ones), for format().
+CREATE FUNCTION twinhub_observation_columns() RETURNS text
+LANGUAGE sql STABLE
+RETURN (SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute
+        WHERE attrelid = 'observations'::regclass AND attnum > 0 AND NOT attisdropped AND attgenerated = '');
+
 -- Create the partition for [from_bound, to_bound), clipped to the first gap between
 -- existing partitions, moving the rows the default partition holds for that range into it.
 -- Returns the new partition's name, or NULL when the range is covered already. Hubs (replicas)
@@ -91,13 +106,8 @@ BEGIN
     IF from_bound >= to_bound THEN
         RETURN NULL;
     END IF;
-    part_name := 'observations_' || to_char(from_bound AT TIME ZONE 'UTC', 'YYYYMMDD')
-        || CASE WHEN from_bound < timestamptz '0001-01-01 00:00:00+00' THEN 'bc' ELSE '' END
-        || CASE WHEN (from_bound AT TIME ZONE 'UTC')::time <> '00:00' THEN
-                '_' || to_char(from_bound AT TIME ZONE 'UTC', 'HH24MISS') ELSE '' END;
-    SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) INTO cols
-    FROM pg_attribute
-    WHERE attrelid = 'observations'::regclass AND attnum > 0 AND NOT attisdropped AND attgenerated = '';
+    part_name := twinhub_observation_partition_name(from_bound);
+    cols := twinhub_observation_columns();
     EXECUTE format('CREATE TABLE %I (LIKE observations INCLUDING DEFAULTS INCLUDING GENERATED INCLUDING CONSTRAINTS)', part_name);
     EXECUTE format(
         'WITH moved AS (DELETE FROM observations_default WHERE phenomenon_time_start >= $1 '
@@ -108,6 +118,35 @@ BEGIN
     EXECUTE format('ALTER TABLE observations ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
                    part_name, from_bound, to_bound);
     RETURN part_name;
+END
+$f$;
+
+-- Attach a table filled by a bulk import (twinhub import: COPY into a table without indexes or
+-- foreign keys, so that ATTACH builds the indexes and checks the keys set-based) as the partition
+-- for [from_bound, to_bound), after moving in the rows the default partition holds for that range.
+-- Returns false, leaving the table alone, when a partition overlapping the range appeared meanwhile.
+CREATE FUNCTION twinhub_attach_observation_table(loaded text, from_bound timestamptz, to_bound timestamptz)
+RETURNS boolean
+LANGUAGE plpgsql
+AS $f$
+DECLARE
+    cols text := twinhub_observation_columns();
+    part_name text := twinhub_observation_partition_name(from_bound);
+BEGIN
+    PERFORM pg_advisory_xact_lock(8386093244155736947);
+    IF EXISTS (SELECT 1 FROM twinhub_observation_partitions() AS e
+               WHERE e.lower_bound < to_bound AND e.upper_bound > from_bound) THEN
+        RETURN false;
+    END IF;
+    EXECUTE format(
+        'WITH moved AS (DELETE FROM observations_default WHERE phenomenon_time_start >= $1 '
+        'AND phenomenon_time_start < $2 RETURNING %s) INSERT INTO %I (%s) SELECT %s FROM moved',
+        cols, loaded, cols, cols)
+    USING from_bound, to_bound;
+    EXECUTE format('ALTER TABLE %I RENAME TO %I', loaded, part_name);
+    EXECUTE format('ALTER TABLE observations ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
+                   part_name, from_bound, to_bound);
+    RETURN true;
 END
 $f$;
 
