@@ -59,7 +59,8 @@ async def setup_database(maintenance: str, streams: int) -> tuple[str, str, list
         ids = [
             await conn.fetchval(
                 "INSERT INTO datastreams (name, description, unit_of_measurement, observation_type, "
-                "thing_id, sensor_id, observed_property_id) VALUES ($1, 'd', '{}', 'm', 1, 1, 1) RETURNING id",
+                "thing_id, sensor_id, observed_property_id) VALUES ($1, 'd', '{}', 'm', 1, 1, 1) "
+                "RETURNING id",
                 f"d{i}",
             )
             for i in range(streams)
@@ -97,7 +98,9 @@ async def raw_copy(dsn: str, rows: list[tuple[int, datetime, float]], feature: i
         records = [(t, t, None, orjson.dumps(v).decode(), None, s, feature) for s, t, v in rows]
         started = time.perf_counter()
         for i in range(0, len(records), 50_000):
-            await conn.copy_records_to_table("raw_copy", records=records[i : i + 50_000], columns=COPY_COLUMNS)
+            await conn.copy_records_to_table(
+                "raw_copy", records=records[i : i + 50_000], columns=COPY_COLUMNS
+            )
         return len(records) / (time.perf_counter() - started)
     finally:
         await conn.close()
@@ -116,19 +119,21 @@ async def main(args: argparse.Namespace) -> None:
             result = await import_files(dsn, [path], progress_out=io.StringIO())
             seconds = time.perf_counter() - started
             load_after = os.getloadavg()[0]
-        assert result.imported == args.n and not result.bad, result
+        if result.imported != args.n or result.bad:
+            raise SystemExit(f"import went wrong: {result}")
         conn = await asyncpg.connect(dsn)
         try:
-            partitions = await conn.fetchval(
-                "SELECT count(*) FROM observations_20310301"
-            )
+            partitions = await conn.fetchval("SELECT count(*) FROM observations_20310301")
         finally:
             await conn.close()
         print(f"rows: {args.n:,} ({args.format}, {size / 1e6:.0f} MB), Datastreams: {args.streams}")
         print(f"raw COPY (parsed rows, empty table with the same indexes): {copy_rate:,.0f} rows/s")
         print(f"twinhub import into an empty partition: {args.n / seconds:,.0f} rows/s ({seconds:.1f} s)")
         print(f"rows in the new partition observations_20310301: {partitions:,}")
-        print(f"load average (1 min) before / after: {load_before:.2f} / {load_after:.2f} on {os.cpu_count()} cores")
+        print(
+            f"load average (1 min) before / after: {load_before:.2f} / {load_after:.2f} "
+            f"on {os.cpu_count()} cores"
+        )
     finally:
         conn = await asyncpg.connect(args.dsn)
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -136,7 +141,9 @@ async def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, default=1_000_000, help="rows to import")
     parser.add_argument("--streams", type=int, default=100, help="Datastreams the rows are spread over")
     parser.add_argument("--format", choices=("csv", "json"), default="csv")

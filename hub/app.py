@@ -13,6 +13,7 @@ from hub.http.context import STATE, AppState
 from hub.http.errors import error_middleware
 from hub.http.routes import add_routes
 from hub.ingest.group_commit import GroupCommit
+from hub.lifecycle import maintenance_context
 from hub.mqtt.service import mqtt_context
 from hub.store.pool import create_pool, detect_dialect
 
@@ -45,4 +46,6 @@ def build_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(database)
     if settings.mqtt_url:
         app.cleanup_ctx.append(mqtt_context(settings))
+    if settings.maintenance_interval_s:
+        app.cleanup_ctx.append(maintenance_context(settings))
     return app

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The `twinhub` command: serve, migrate, check-config, adapters, dedupe, ingest."""
+"""The `twinhub` command: serve, migrate, check-config, adapters, dedupe, ingest, maintain, import."""
 
 from __future__ import annotations
 
@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     command: Callable[[Settings], int] = args.command
     _INVOCATION["config"] = args.config  # ingest workers are started with the same file
+    _ARGUMENTS.clear()
+    _ARGUMENTS.update(vars(args))  # a command's own options (import FILE...)
     try:
         settings = load_settings(args.config)
         _configure_logging(settings.log_level)
@@ -82,6 +84,8 @@ def _parser() -> argparse.ArgumentParser:
     for name, function, text in COMMANDS:
         sub = commands.add_parser(name, parents=[common], help=text, description=text)
         sub.set_defaults(command=function)
+        if name in COMMAND_ARGUMENTS:
+            COMMAND_ARGUMENTS[name](sub)
     return parser
 
 
@@ -243,7 +247,79 @@ def dedupe(settings: Settings) -> int:
     return 0
 
 
+def maintain(settings: Settings) -> int:
+    """Create the coming Observation partitions and apply retention once, then say what happened."""
+    from hub.lifecycle import maintain as run_maintain
+
+    async def run_once(dsn: str) -> str:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return str(await run_maintain(conn, settings))
+        finally:
+            await conn.close()
+
+    with _database(settings) as dsn:
+        if settings.migrate_on_start:
+            asyncio.run(_migrate(dsn, log.info))
+        print(asyncio.run(run_once(dsn)))
+    return 0
+
+
+def import_observations(settings: Settings) -> int:
+    """Import Observations from CSV or JSON files (docs/storage.md "Importing")."""
+    from hub.backfill.formats import FormatError
+    from hub.backfill.run import import_files
+
+    paths = [Path(p) for p in _ARGUMENTS["files"]]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise Failure(f"no such file: {', '.join(missing)}")
+    with _database(settings) as dsn:
+        if settings.migrate_on_start:
+            asyncio.run(_migrate(dsn, log.info))
+        try:
+            result = asyncio.run(
+                import_files(
+                    dsn,
+                    paths,
+                    fmt=_ARGUMENTS["format"],
+                    skip_bad=_ARGUMENTS["skip_bad"],
+                    width=settings.partition_width,
+                    chunk_rows=_ARGUMENTS["chunk_rows"],
+                )
+            )
+        except FormatError as exc:
+            raise Failure(str(exc)) from exc
+    for bad in result.bad[:_BAD_ROWS_SHOWN]:
+        print(f"bad row: {bad}", file=sys.stderr)
+    if len(result.bad) > _BAD_ROWS_SHOWN:
+        print(f"... and {len(result.bad) - _BAD_ROWS_SHOWN} more bad rows", file=sys.stderr)
+    if result.failed:
+        raise Failure(
+            f"nothing imported: {len(result.bad)} bad row(s); fix them or pass --skip-bad to leave them out"
+        )
+    skipped = f", skipped {len(result.bad)} bad row(s)" if result.bad else ""
+    print(
+        f"imported {result.imported} Observation(s) into {result.streams} Datastream(s){skipped}; "
+        f"{result.partitions_created} new partition(s)"
+    )
+    return 0
+
+
+_BAD_ROWS_SHOWN = 50
+
+
+def _import_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="+", metavar="FILE", help="CSV, JSON or JSON lines files")
+    parser.add_argument("--format", choices=("csv", "json"), default=None, help="default: by extension")
+    parser.add_argument("--skip-bad", action="store_true", help="leave bad rows out instead of failing")
+    parser.add_argument("--chunk-rows", type=int, default=50_000, metavar="N", help="rows per COPY")
+
+
+COMMAND_ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {"import": _import_arguments}
+
 _INVOCATION: dict[str, Path | None] = {"config": None}
+_ARGUMENTS: dict[str, Any] = {}
 
 COMMANDS: tuple[tuple[str, Callable[[Settings], int], str], ...] = (
     ("serve", serve, "run the SensorThings HTTP server"),
@@ -252,6 +328,8 @@ COMMANDS: tuple[tuple[str, Callable[[Settings], int], str], ...] = (
     ("adapters", list_adapters, "list the ingest adapters and the topics they listen on"),
     ("dedupe", dedupe, "remove duplicate Observations left by redelivered MQTT messages"),
     ("ingest", ingest, "run MQTT ingest only, no HTTP (as started by ingest_workers)"),
+    ("maintain", maintain, "create upcoming Observation partitions and apply retention once"),
+    ("import", import_observations, "import Observations in bulk from CSV or JSON files"),
 )
 
 

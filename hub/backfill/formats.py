@@ -34,7 +34,7 @@ class FormatError(ValueError):
 
 @dataclass(frozen=True)
 class Row:
-    """One valid row: (line, datastream id, phenomenon start, end, result time, result JSON, parameters JSON)."""
+    """One valid row, its result and parameters as JSON text."""
 
     line: int
     datastream_id: int

@@ -56,8 +56,6 @@ async def stream_features(conn: asyncpg.Connection, stream_ids: Sequence[int]) -
     return found
 
 
-
-
 async def create_loading_table(conn: asyncpg.Connection, name: str) -> None:
     """A table shaped like observations but without indexes and foreign keys, ids from its sequence.
 
@@ -65,10 +63,12 @@ async def create_loading_table(conn: asyncpg.Connection, name: str) -> None:
     several times faster than the partitioned table: indexes are built once and keys checked once.
     """
     await conn.execute(
-        f'CREATE TABLE "{name}" (LIKE observations INCLUDING DEFAULTS INCLUDING GENERATED INCLUDING CONSTRAINTS)'
+        f'CREATE TABLE "{name}" '
+        "(LIKE observations INCLUDING DEFAULTS INCLUDING GENERATED INCLUDING CONSTRAINTS)"
     )
     await conn.execute(
-        f"ALTER TABLE \"{name}\" ALTER COLUMN id SET DEFAULT nextval(pg_get_serial_sequence('observations', 'id'))"
+        f'ALTER TABLE "{name}" ALTER COLUMN id '
+        "SET DEFAULT nextval(pg_get_serial_sequence('observations', 'id'))"
     )
 
 

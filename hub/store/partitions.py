@@ -8,6 +8,7 @@ partition holds rows of, moving those rows into the new partition.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -59,10 +60,9 @@ async def ensure_buckets(conn: asyncpg.Connection, starts: Iterable[datetime], w
     """Create the partitions whose `width` periods start at `starts` (bucket() values)."""
     created = 0
     for start in sorted(set(starts)):
-        try:
+        # Beyond PostgreSQL's time range (DataError) the rows stay in the default partition.
+        with contextlib.suppress(asyncpg.DataError):
             created += await ensure_range(conn, start, start, width)
-        except asyncpg.DataError:
-            pass  # beyond PostgreSQL's time range: those rows stay in the default partition
     return created
 
 
@@ -76,7 +76,8 @@ async def ensure_ahead(conn: asyncpg.Connection, width: str, ahead: int) -> int:
 async def split_default(conn: asyncpg.Connection, width: str) -> int:
     """Give the periods that rows in the default partition fall into partitions of their own."""
     records = await conn.fetch(
-        f"SELECT DISTINCT date_trunc($1, phenomenon_time_start AT TIME ZONE 'UTC') AS t FROM {DEFAULT_PARTITION}",
+        "SELECT DISTINCT date_trunc($1, phenomenon_time_start AT TIME ZONE 'UTC') AS t "
+        f"FROM {DEFAULT_PARTITION}",
         width,
     )
     return await ensure_buckets(conn, (r["t"].replace(tzinfo=UTC) for r in records), width)
@@ -89,8 +90,10 @@ def bucket_end(start: datetime, width: str) -> datetime:
     if width == "week":
         return start + timedelta(days=7)
     if width == "month":
-        return start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(
-            month=start.month + 1
+        return (
+            start.replace(year=start.year + 1, month=1)
+            if start.month == 12
+            else start.replace(month=start.month + 1)
         )
     return start.replace(year=start.year + 1)
 
