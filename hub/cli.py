@@ -248,13 +248,14 @@ def dedupe(settings: Settings) -> int:
 
 
 def maintain(settings: Settings) -> int:
-    """Create the coming Observation partitions and apply retention once, then say what happened."""
+    """Create the coming Observation partitions, split the default partition's outliers into
+    partitions of their own and apply retention, once; then say what happened."""
     from hub.lifecycle import maintain as run_maintain
 
     async def run_once(dsn: str) -> str:
         conn = await asyncpg.connect(dsn)
         try:
-            return str(await run_maintain(conn, settings))
+            return str(await run_maintain(conn, settings, split=True))
         finally:
             await conn.close()
 

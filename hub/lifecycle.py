@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """The data lifecycle as `twinhub serve` runs it: maintenance every maintenance_interval_s.
 
-Each run creates the coming Observation partitions, gives rows that landed in the default
-partition a partition of their own, and applies retention (hub/store/maintenance.py). Replicas
+Each run creates the coming Observation partitions and applies retention
+(hub/store/maintenance.py); giving rows in the default partition partitions of their own is left
+to `twinhub maintain`, since moving rows can hide them from queries running at that moment. Replicas
 all run it; a database-wide advisory lock lets one at a time do the work. A failed run is logged
 and retried at the next interval; it never stops the hub.
 """
@@ -32,10 +33,10 @@ def retention_policy(settings: Settings) -> RetentionPolicy:
     )
 
 
-async def maintain(conn: asyncpg.Connection, settings: Settings) -> MaintenanceReport:
-    """One maintenance run with the hub's settings."""
+async def maintain(conn: asyncpg.Connection, settings: Settings, split: bool = False) -> MaintenanceReport:
+    """One maintenance run with the hub's settings (split: also move rows out of the default partition)."""
     return await run_maintenance(
-        conn, settings.partition_width, settings.partition_ahead, retention_policy(settings)
+        conn, settings.partition_width, settings.partition_ahead, retention_policy(settings), split
     )
 
 

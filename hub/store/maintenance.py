@@ -62,16 +62,23 @@ class MaintenanceReport:
 
 
 async def run_maintenance(
-    conn: asyncpg.Connection, width: str, ahead: int, policy: RetentionPolicy
+    conn: asyncpg.Connection, width: str, ahead: int, policy: RetentionPolicy, split: bool = False
 ) -> MaintenanceReport:
-    """Create the coming partitions, split the default partition's periods out, apply retention."""
+    """Create the coming partitions, apply retention and, with `split`, give the periods of rows in
+    the default partition partitions of their own.
+
+    Splitting moves rows between partitions, and a query planned just before such a move can miss
+    the moved rows (its plan lists the partitions of before, its snapshot the rows of after), so
+    only the explicit `twinhub maintain` splits; the periodic run in serve creates partitions
+    ahead of time, when there is nothing to move."""
     report = MaintenanceReport()
     if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", MAINTAIN_LOCK_KEY):
         report.skipped = True
         return report
     try:
         report.created = await ensure_ahead(conn, width, ahead)
-        report.created += await split_default(conn, width)
+        if split:
+            report.created += await split_default(conn, width)
         report.retention = await apply_retention(conn, policy)
     finally:
         if not conn.is_closed():

@@ -19,7 +19,9 @@ SELECT id, phenomenon_time_start, phenomenon_time_end, result_time, result, resu
 FROM observations ORDER BY id"""
 
 
-async def test_existing_rows_move_into_partitions_with_their_ids(new_database: NewDatabase, tmp_path: Path) -> None:
+async def test_existing_rows_move_into_partitions_with_their_ids(
+    new_database: NewDatabase, tmp_path: Path
+) -> None:
     # The schema as deployments had it before partitioning: migrations 0001-0003 only.
     before = tmp_path / "before"
     before.mkdir()

@@ -59,7 +59,9 @@ async def test_rows_land_in_their_month_and_outliers_in_the_default(conn: asyncp
 
 
 async def test_split_default_moves_outliers_into_partitions_of_their_own(conn: asyncpg.Connection) -> None:
-    ids = await insert_observations(conn, [row("1850-06-01T12:00:00Z", 7.5), row("2400-01-01T00:00:00Z", 8.5)])
+    ids = await insert_observations(
+        conn, [row("1850-06-01T12:00:00Z", 7.5), row("2400-01-01T00:00:00Z", 8.5)]
+    )
     created = await split_default(conn, "month")
     assert created == 2
     assert [await partition_of(conn, i) for i in ids] == ["observations_18500601", "observations_24000101"]
@@ -98,7 +100,9 @@ async def test_replicas_creating_the_same_partitions_at_once_create_each_once(li
         start, end = utc("2040-01-01T00:00:00Z"), utc("2040-06-30T00:00:00Z")
         created = await asyncio.gather(*(ensure_range(c, start, end, "month") for c in connections))
         assert sum(created) == 6
-        names = [p.name for p in await list_partitions(connections[0]) if p.name.startswith("observations_2040")]
+        names = [
+            p.name for p in await list_partitions(connections[0]) if p.name.startswith("observations_2040")
+        ]
         assert len(names) == 6
     finally:
         for c in connections:
@@ -111,7 +115,9 @@ async def test_ensure_ahead_covers_the_coming_periods(conn: asyncpg.Connection) 
     partitions = await list_partitions(conn)
     for weeks in range(5):
         moment = now + timedelta(weeks=weeks)
-        assert any(p.lower is not None and p.upper is not None and p.lower <= moment < p.upper for p in partitions)
+        assert any(
+            p.lower is not None and p.upper is not None and p.lower <= moment < p.upper for p in partitions
+        )
 
 
 async def test_lookup_by_id_alone_uses_an_index_in_every_partition(conn: asyncpg.Connection) -> None:
