@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -157,8 +158,13 @@ async def test_twinhub_maintain_applies_the_configured_retention(
         "TWINHUB_RETENTION_DAYS": "100",
         "TWINHUB_MIGRATE_ON_START": "false",
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "hub.cli", "maintain"], env=env, capture_output=True, text=True, timeout=120
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "hub.cli", "maintain"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     assert "observations_18500101" in done.stdout  # split out of the default partition, then dropped
