@@ -108,7 +108,7 @@ class _Run:
                 self.ensured.add(period)
             else:
                 name = f"observations_loading_{self.conn.get_server_pid()}_{len(self.loading)}"
-                await create_loading_table(self.conn, name)
+                await create_loading_table(self.conn, name, period, bucket_end(period, self.width))
                 self.loading[period] = name
                 await copy_into(self.conn, name, records)
                 return

@@ -56,7 +56,7 @@ async def stream_features(conn: asyncpg.Connection, stream_ids: Sequence[int]) -
     return found
 
 
-async def create_loading_table(conn: asyncpg.Connection, name: str) -> None:
+async def create_loading_table(conn: asyncpg.Connection, name: str, start: datetime, end: datetime) -> None:
     """A table shaped like observations but without indexes and foreign keys, ids from its sequence.
 
     Filled by COPY and attached as a partition afterwards (attach_loading_table), it takes rows
@@ -69,6 +69,12 @@ async def create_loading_table(conn: asyncpg.Connection, name: str) -> None:
     await conn.execute(
         f'ALTER TABLE "{name}" ALTER COLUMN id '
         "SET DEFAULT nextval(pg_get_serial_sequence('observations', 'id'))"
+    )
+    # A CHECK that implies the partition's bounds spares ATTACH a scan of the whole table.
+    await conn.execute(
+        f'ALTER TABLE "{name}" ADD CONSTRAINT loading_range '
+        f"CHECK (phenomenon_time_start >= '{start.isoformat()}' "
+        f"AND phenomenon_time_start < '{end.isoformat()}')"
     )
 
 
@@ -83,7 +89,10 @@ async def attach_loading_table(conn: asyncpg.Connection, name: str, start: datet
     attached: bool = await conn.fetchval(
         "SELECT twinhub_attach_observation_table($1, $2, $3)", name, start, end
     )
-    if not attached:
+    if attached:
+        partition = await conn.fetchval("SELECT twinhub_observation_partition_name($1)", start)
+        await conn.execute(f'ALTER TABLE "{partition}" DROP CONSTRAINT loading_range')
+    else:
         columns = await conn.fetchval("SELECT twinhub_observation_columns()")
         await conn.execute(f'INSERT INTO observations ({columns}) SELECT {columns} FROM "{name}"')
         await conn.execute(f'DROP TABLE "{name}"')
