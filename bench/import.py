@@ -11,7 +11,8 @@ in the same run:
    Observation table's columns and indexes (no foreign keys, no parsing): what PostgreSQL alone does;
 2. import: hub.backfill.run.import_files on the file (parse, validate, create the partition, COPY
    per 50,000-row chunk, refresh the extents), wall time from start to commit.
-It prints rows/s of both and the machine's load average (other work on the machine lowers both).
+A CHECKPOINT runs before each phase (so neither pays for the other's dirty buffers). It prints
+rows/s of both and the machine's load average (other work on the machine lowers both).
 """
 
 from __future__ import annotations
@@ -106,6 +107,15 @@ async def raw_copy(dsn: str, rows: list[tuple[int, datetime, float]], feature: i
         await conn.close()
 
 
+async def checkpoint(dsn: str) -> None:
+    """Write out dirty buffers now, so that neither phase pays for the other's (needs superuser)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("CHECKPOINT")
+    finally:
+        await conn.close()
+
+
 async def main(args: argparse.Namespace) -> None:
     name, dsn, streams, feature = await setup_database(args.dsn, args.streams)
     try:
@@ -114,7 +124,9 @@ async def main(args: argparse.Namespace) -> None:
             rows = write_file(path, args.n, streams, args.format)
             size = path.stat().st_size
             load_before = os.getloadavg()[0]
+            await checkpoint(dsn)
             copy_rate = await raw_copy(dsn, rows, feature)
+            await checkpoint(dsn)
             started = time.perf_counter()
             result = await import_files(dsn, [path], progress_out=io.StringIO())
             seconds = time.perf_counter() - started
