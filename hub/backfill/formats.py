@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -26,6 +26,7 @@ import orjson
 CSV_REQUIRED = ("datastream", "phenomenonTime", "result")
 CSV_OPTIONAL = ("resultTime", "parameters")
 FORMATS = ("csv", "json")
+_MIN, _MAX = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
 
 
 class FormatError(ValueError):
@@ -89,6 +90,13 @@ def _time(text: object, name: str) -> datetime:
         raise RowError(f"{name}: not an ISO 8601 time: {_show(text)}") from None
     if value.tzinfo is None:
         raise RowError(f"{name}: needs a UTC offset (Z or +01:00): {_show(text)}")
+    if value.year in (1, 9999):  # the offset may push it out of the representable years
+        try:
+            utc = value.astimezone(UTC)
+        except OverflowError:
+            utc = _MIN  # reported below
+        if utc in (_MIN, _MAX):  # the driver stores these two as -infinity and infinity
+            raise RowError(f"{name}: out of the years 1-9999 in UTC: {_show(text)}")
     return value
 
 

@@ -6,7 +6,8 @@ left out. Rows of a period (partition width) that no partition covers yet are CO
 loading table without indexes or foreign keys, which becomes that period's partition at the end
 (indexes built and keys checked once, set-based: the fast path of a backfill). Rows of periods
 that have a partition go through the partitioned table; a partition missing for part of such a
-period is created first on a second connection, committed at once.
+period is created first, in the import's transaction (other hubs creating partitions meanwhile
+wait for the import to finish).
 """
 
 from __future__ import annotations
@@ -64,7 +65,6 @@ class ImportResult:
 @dataclass
 class _Run:
     conn: asyncpg.Connection
-    ddl: asyncpg.Connection
     width: str
     skip_bad: bool
     partitions: list[Partition]
@@ -103,8 +103,10 @@ class _Run:
             await copy_into(self.conn, self.loading[period], records)
             return
         if period not in self.ensured:
-            if overlaps(self.partitions, period, bucket_end(period, self.width)) or not _finite(period):
-                self.result.partitions_created += await ensure_buckets(self.ddl, [period], self.width)
+            if not _finite(period) or overlaps(self.partitions, period, bucket_end(period, self.width)):
+                # On the import's own connection: a second one would wait for the locks this
+                # transaction holds once it has written into the default partition.
+                self.result.partitions_created += await ensure_buckets(self.conn, [period], self.width)
                 self.ensured.add(period)
             else:
                 name = f"observations_loading_{self.conn.get_server_pid()}_{len(self.loading)}"
@@ -122,8 +124,9 @@ class _Run:
 
 
 def _finite(period: datetime) -> bool:
-    """Whether the period's end is a representable time (a year-9999 period is not)."""
-    return period.year < 9999
+    """Whether the period's bounds are ordinary times: the driver turns the first instant of year 1
+    into -infinity, and the end of year 9999 has no datetime."""
+    return 1 < period.year < 9999
 
 
 def _by_period(records: list[CopyRecord], width: str) -> dict[datetime, list[CopyRecord]]:
@@ -152,8 +155,7 @@ async def import_files(
     total = sum(path.stat().st_size for path in paths)
     progress = Progress("import", total, progress_out if progress_out is not None else sys.stderr)
     conn = await asyncpg.connect(dsn)
-    ddl = await asyncpg.connect(dsn)
-    run = _Run(conn, ddl, width, skip_bad, await list_partitions(ddl))
+    run = _Run(conn, width, skip_bad, await list_partitions(conn))
     try:
         transaction = conn.transaction()
         await transaction.start()
@@ -181,7 +183,6 @@ async def import_files(
         return run.result
     finally:
         await conn.close()
-        await ddl.close()
 
 
 async def _import_file(

@@ -240,3 +240,27 @@ def test_twinhub_import_command(lifecycle_db: str, tmp_path: Path) -> None:
     )
     assert missing.returncode == 1
     assert "no such file" in missing.stderr
+
+
+async def test_times_at_the_ends_of_the_calendar(
+    conn: asyncpg.Connection, lifecycle_db: str, tmp_path: Path
+) -> None:
+    text = (
+        "datastream,phenomenonTime,result\n"
+        "1,0001-01-01T00:00:01Z,1\n"
+        "1,9999-12-31T23:59:59Z,2\n"
+        "1,0001-01-01T00:30:00+01:00,3\n"
+        "1,0001-01-01T00:00:00Z,4\n"
+    )
+    result = await import_files(
+        lifecycle_db, [write(tmp_path, "ends.csv", text)], skip_bad=True, progress_out=io.StringIO()
+    )
+    assert result.imported == 2
+    assert [(b.line, b.reason) for b in result.bad] == [
+        (4, "phenomenonTime: out of the years 1-9999 in UTC: '0001-01-01T00:30:00+01:00'"),
+        (5, "phenomenonTime: out of the years 1-9999 in UTC: '0001-01-01T00:00:00Z'"),
+    ]
+    # Year 9999 gets its partition (PostgreSQL's times go further than Python's); the first month of
+    # year 1 cannot be named to the driver, so its row waits in the default partition.
+    parts = sorted(r[-1] for r in await rows(conn))
+    assert parts == ["observations_99991201", "observations_default"]

@@ -165,6 +165,10 @@ BEGIN
     IF width NOT IN ('day', 'week', 'month', 'year') THEN
         RAISE EXCEPTION 'partition width must be day, week, month or year, not %', width;
     END IF;
+    IF NOT (isfinite(from_time) AND isfinite(to_time)) THEN
+        RAISE EXCEPTION 'partitions need finite times, not % to %', from_time, to_time
+            USING ERRCODE = 'datetime_field_overflow';
+    END IF;
     step := ('1 ' || width)::interval;
     t := date_trunc(width, from_time AT TIME ZONE 'UTC');
     WHILE t <= to_time AT TIME ZONE 'UTC' LOOP
