@@ -18,6 +18,7 @@ from hub.http.observe import add_metrics, observe_middleware
 from hub.http.routes import add_routes
 from hub.http.security import GUARD, Guard, security_middleware
 from hub.ingest.group_commit import GroupCommit
+from hub.lifecycle import maintenance_context
 from hub.metrics import HubMetrics
 from hub.mqtt.service import INGEST, mqtt_context
 from hub.store.pool import create_pool, detect_dialect
@@ -71,4 +72,6 @@ def build_app(settings: Settings) -> web.Application:
             yield
 
         app.cleanup_ctx.append(ingest_metrics)
+    if settings.maintenance_interval_s:
+        app.cleanup_ctx.append(maintenance_context(settings))
     return app

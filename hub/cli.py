@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The `twinhub` command: serve, migrate, check-config, adapters, dedupe, ingest."""
+"""The `twinhub` command: serve, migrate, check-config, adapters, dedupe, ingest, maintain, import."""
 
 from __future__ import annotations
 
@@ -299,6 +299,76 @@ def keys(settings: Settings, args: argparse.Namespace | None = None) -> int:
     return 0
 
 
+def maintain(settings: Settings) -> int:
+    """Create the coming Observation partitions, split the default partition's outliers into
+    partitions of their own and apply retention, once; then say what happened."""
+    from hub.lifecycle import maintain as run_maintain
+
+    async def run_once(dsn: str) -> str:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return str(await run_maintain(conn, settings, split=True))
+        finally:
+            await conn.close()
+
+    with _database(settings) as dsn:
+        if settings.migrate_on_start:
+            asyncio.run(_migrate(dsn, log.info))
+        print(asyncio.run(run_once(dsn)))
+    return 0
+
+
+def import_observations(settings: Settings, args: argparse.Namespace) -> int:
+    """Import Observations from CSV or JSON files (docs/storage.md "Importing")."""
+    from hub.backfill.formats import FormatError
+    from hub.backfill.run import import_files
+
+    paths = [Path(p) for p in args.files]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise Failure(f"no such file: {', '.join(missing)}")
+    with _database(settings) as dsn:
+        if settings.migrate_on_start:
+            asyncio.run(_migrate(dsn, log.info))
+        try:
+            result = asyncio.run(
+                import_files(
+                    dsn,
+                    paths,
+                    fmt=args.format,
+                    skip_bad=args.skip_bad,
+                    width=settings.partition_width,
+                    chunk_rows=args.chunk_rows,
+                )
+            )
+        except FormatError as exc:
+            raise Failure(str(exc)) from exc
+    for bad in result.bad[:_BAD_ROWS_SHOWN]:
+        print(f"bad row: {bad}", file=sys.stderr)
+    if len(result.bad) > _BAD_ROWS_SHOWN:
+        print(f"... and {len(result.bad) - _BAD_ROWS_SHOWN} more bad rows", file=sys.stderr)
+    if result.failed:
+        raise Failure(
+            f"nothing imported: {len(result.bad)} bad row(s); fix them or pass --skip-bad to leave them out"
+        )
+    skipped = f", skipped {len(result.bad)} bad row(s)" if result.bad else ""
+    print(
+        f"imported {result.imported} Observation(s) into {result.streams} Datastream(s){skipped}; "
+        f"{result.partitions_created} new partition(s)"
+    )
+    return 0
+
+
+_BAD_ROWS_SHOWN = 50
+
+
+def _import_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="+", metavar="FILE", help="CSV, JSON or JSON lines files")
+    parser.add_argument("--format", choices=("csv", "json"), default=None, help="default: by extension")
+    parser.add_argument("--skip-bad", action="store_true", help="leave bad rows out instead of failing")
+    parser.add_argument("--chunk-rows", type=int, default=50_000, metavar="N", help="rows per COPY")
+
+
 _INVOCATION: dict[str, Path | None] = {"config": None}
 
 # Commands with options of their own take (settings, args); the rest take settings.
@@ -312,6 +382,8 @@ COMMANDS: tuple[tuple[str, Callable[..., int], str], ...] = (
     ("keys", keys, "create, list or revoke API keys: create --name X --roles create,read | list | revoke ID"),
     ("simulate", simulate, "publish simulated city devices in their own formats to a broker (load test)"),
     ("demo", demo, "run PostgreSQL, a broker, the hub and the simulated city together"),
+    ("maintain", maintain, "create upcoming Observation partitions and apply retention once"),
+    ("import", import_observations, "import Observations in bulk from CSV or JSON files"),
 )
 
 
@@ -323,6 +395,7 @@ def _key_arguments(parser: argparse.ArgumentParser) -> None:
 
 COMMAND_OPTIONS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "keys": _key_arguments,
+    "import": _import_arguments,
     "simulate": add_simulate_options,
     "demo": add_demo_options,
 }

@@ -27,6 +27,7 @@ COUNT_MODES = ("exact", "estimate")
 MASK = "***"
 MQTT_PROTOCOLS = ("5", "3.1.1")
 LOG_FORMATS = ("text", "json")
+PARTITION_WIDTHS = ("day", "week", "month", "year")
 
 # (smaller, larger) pairs checked after the fields themselves; one row per rule.
 ORDERED_SETTINGS = (("default_top", "max_top"), ("db_pool_min", "db_pool_max"))
@@ -237,6 +238,26 @@ class Settings(pydantic.BaseModel, frozen=True, extra="forbid"):
         False, description="Whether CORS also allows POST, PATCH, PUT and DELETE from the allowed origins."
     )
     cors_max_age: int = Field(600, ge=0, description="Seconds a browser may cache a CORS preflight answer.")
+    partition_width: str = Field(
+        "month", description="Time span of one Observation partition: day, week, month or year (UTC)."
+    )
+    partition_ahead: int = Field(
+        3, ge=0, le=1000, description="Partitions maintenance creates ahead of the current one."
+    )
+    retention_days: int | None = Field(
+        None, ge=1, description="Days Observations are kept (whole partitions dropped after); unset: forever."
+    )
+    retention_datasets: dict[str, int] = Field(
+        default_factory=dict,
+        description="Retention days per dataset (TOML table, dataset name = days; 0: forever), "
+        "overriding retention_days.",
+    )
+    retention_dataset_property: str = Field(
+        "serviceName", description="Datastream property whose value names a Datastream's dataset."
+    )
+    maintenance_interval_s: int = Field(
+        3600, ge=0, description="Seconds between maintenance runs of `twinhub serve` (0: never)."
+    )
 
     @field_validator("database_url", "base_url", "mqtt_url")
     @classmethod
@@ -334,6 +355,21 @@ class Settings(pydantic.BaseModel, frozen=True, extra="forbid"):
             part in value for part in ("{z}", "{x}", "{y}")
         ):
             raise ValueError("must be an http(s) URL template with {z}, {x} and {y}")
+        return value
+
+    @field_validator("partition_width")
+    @classmethod
+    def _check_partition_width(cls, value: str) -> str:
+        if value.strip().lower() not in PARTITION_WIDTHS:
+            raise ValueError(f"must be {_either(PARTITION_WIDTHS)}")
+        return value.strip().lower()
+
+    @field_validator("retention_datasets")
+    @classmethod
+    def _check_retention_datasets(cls, value: dict[str, int]) -> dict[str, int]:
+        negative = [name for name, days in value.items() if days < 0]
+        if negative:
+            raise ValueError(f"dataset {negative[0]!r}: days must be 0 (forever) or more")
         return value
 
     @field_validator("http_host")

@@ -1,11 +1,16 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Maintenance that runs outside requests: removing duplicate Observations after redelivery."""
+"""Maintenance that runs outside requests: removing duplicate Observations after redelivery,
+and the data lifecycle (partitions ahead of time, retention)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import asyncpg
 
 from hub.store.observations import STREAMS, refresh_extents
+from hub.store.partitions import ensure_ahead, split_default
+from hub.store.retention import RetentionPolicy, RetentionReport, apply_retention
 
 # Two Observations are duplicates when everything a client posted is equal: same stream, times,
 # result, parameters and feature. The oldest (lowest id) stays. A QoS 1 redelivery after a crash
@@ -32,3 +37,50 @@ async def remove_duplicate_observations(conn: asyncpg.Connection, datastream_id:
             touched = sorted({r[column] for r in removed if r[column] is not None})
             await refresh_extents(conn, table, touched)
     return len(removed)
+
+
+# "twinhub:maintain": one hub at a time runs the lifecycle maintenance of a database.
+MAINTAIN_LOCK_KEY = int.from_bytes(b"th:maint", "big")
+
+
+@dataclass
+class MaintenanceReport:
+    """What one maintenance run did; skipped when another hub was running it."""
+
+    created: int = 0
+    retention: RetentionReport = field(default_factory=RetentionReport)
+    skipped: bool = False
+
+    def __str__(self) -> str:
+        if self.skipped:
+            return "maintenance skipped: another hub is running it"
+        return (
+            f"created {self.created} partition(s), dropped {len(self.retention.dropped)} "
+            f"({', '.join(self.retention.dropped) or 'none'}), deleted {self.retention.deleted_rows} "
+            f"expired Observation(s), refreshed {self.retention.refreshed_streams} stream(s)"
+        )
+
+
+async def run_maintenance(
+    conn: asyncpg.Connection, width: str, ahead: int, policy: RetentionPolicy, split: bool = False
+) -> MaintenanceReport:
+    """Create the coming partitions, apply retention and, with `split`, give the periods of rows in
+    the default partition partitions of their own.
+
+    Splitting moves rows between partitions, and a query planned just before such a move can miss
+    the moved rows (its plan lists the partitions of before, its snapshot the rows of after), so
+    only the explicit `twinhub maintain` splits; the periodic run in serve creates partitions
+    ahead of time, when there is nothing to move."""
+    report = MaintenanceReport()
+    if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", MAINTAIN_LOCK_KEY):
+        report.skipped = True
+        return report
+    try:
+        report.created = await ensure_ahead(conn, width, ahead)
+        if split:
+            report.created += await split_default(conn, width)
+        report.retention = await apply_retention(conn, policy)
+    finally:
+        if not conn.is_closed():
+            await conn.execute("SELECT pg_advisory_unlock($1)", MAINTAIN_LOCK_KEY)
+    return report

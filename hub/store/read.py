@@ -123,8 +123,16 @@ async def read_page(
 
 async def _estimated_count(conn: asyncpg.Connection, table: str) -> int | None:
     """The planner's row estimate; None before the table was ever analysed."""
-    estimate = await conn.fetchval("SELECT reltuples::bigint FROM pg_class WHERE oid = $1::regclass", table)
+    # A partitioned table (observations) has no rows of its own: its estimate is its leaves' sum,
+    # unknown while none of them was analysed.
+    estimate = await conn.fetchval(_ESTIMATE_SQL, table)
     return int(estimate) if estimate is not None and estimate >= 0 else None
+
+
+_ESTIMATE_SQL = """
+SELECT CASE WHEN bool_or(c.reltuples >= 0) THEN sum(greatest(c.reltuples, 0))::bigint END
+FROM pg_partition_tree($1::regclass) t JOIN pg_class c ON c.oid = t.relid
+WHERE t.isleaf"""
 
 
 async def expand_level(

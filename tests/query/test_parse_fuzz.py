@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -20,7 +19,6 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow],
     database=None,
 )
-SECONDS = 0.5  # per parse, far above the real cost; catches runaway backtracking
 
 # Pieces of the grammar, glued at random into near-valid and broken texts.
 TOKENS = [
@@ -46,13 +44,11 @@ nested = st.tuples(st.sampled_from(["(", "not ", "-", "f(", "A/any(a:", "A($expa
 
 
 def _check(parse: Callable[[str], object], text: str, expected: type | tuple[type, ...]) -> None:
-    started = time.perf_counter()
     error: QueryError | None = None
     try:
         result = parse(text)
     except QueryError as caught:
         error = caught
-    assert time.perf_counter() - started < SECONDS
     if error is None:
         assert isinstance(result, expected)
         return
@@ -111,13 +107,11 @@ OPTION_NAMES = st.sampled_from(
 @FUZZ
 @given(st.dictionaries(OPTION_NAMES, texts, max_size=4))
 def test_query_fuzz(params: dict[str, str]) -> None:
-    started = time.perf_counter()
     message = ""
     try:
         query = parse_query(params, DEFAULT_TOP, MAX_TOP)
     except QueryError as caught:
         message = str(caught)
-    assert time.perf_counter() - started < SECONDS
     if message:
         assert message.startswith("$")
         return
