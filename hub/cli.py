@@ -313,6 +313,8 @@ COMMANDS: tuple[tuple[str, Callable[..., int], str], ...] = (
     ("simulate", simulate, "publish simulated city devices in their own formats to a broker (load test)"),
     ("demo", demo, "run PostgreSQL, a broker, the hub and the simulated city together"),
 )
+
+
 def _key_arguments(parser: argparse.ArgumentParser) -> None:
     from hub.auth.manage import add_arguments
 
