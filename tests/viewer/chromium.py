@@ -92,6 +92,11 @@ def patient_wait(driver: Any) -> Any:
     )
 
 
+def click(wait: Any, by: str, selector: str) -> None:
+    """Click the element once it is there; found again if a re-render replaced it meanwhile."""
+    wait.until(lambda d: d.find_element(by, selector).click() is None)
+
+
 def marker_ids(driver: Any) -> set[int]:
     """The Thing ids of the markers on the map."""
     from selenium.webdriver.common.by import By

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from chromium import (
+    click,
     ensure_viewer_built,
     free_port,
     marker_ids,
@@ -92,12 +93,13 @@ def watch_the_demo(browser: Any, base: str, tmp_path: Path) -> None:
     Select(browser.find_element(By.ID, "city")).select_by_value("Leipzig")
     Select(browser.find_element(By.ID, "domain")).select_by_value("climate")
     wait.until(lambda d: marker_ids(d) == {chosen["@iot.id"]})
-    browser.find_element(By.CSS_SELECTOR, f'path.thing-marker[data-thing="{chosen["@iot.id"]}"]').click()
+    click(wait, By.CSS_SELECTOR, f'path.thing-marker[data-thing="{chosen["@iot.id"]}"]')
     wait.until(lambda d: chosen["name"] in d.find_element(By.ID, "details").text)
     # Its air temperature over the last six hours: the three backfilled ones fill half the chart.
-    browser.find_element(By.XPATH, "//tr[@data-datastream]//button[text()='Air temperature']").click()
+    # (The panel is drawn anew on live messages: click() finds the button again if need be.)
+    click(wait, By.XPATH, "//tr[@data-datastream]//button[text()='Air temperature']")
     wait.until(lambda d: d.find_element(By.ID, "chart-title").text.startswith("Air temperature (°C)"))
-    browser.find_element(By.XPATH, "//div[@id='ranges']/button[text()='6 hours']").click()
+    click(wait, By.XPATH, "//div[@id='ranges']/button[text()='6 hours']")
     wait.until(lambda d: number(MEASUREMENTS, d.find_element(By.ID, "chart-note").text))
     assert browser.find_elements(By.CSS_SELECTOR, "#chart canvas")
     assert int(browser.find_element(By.ID, "chart").get_attribute("data-points")) >= 3 * 6  # every 10 min
