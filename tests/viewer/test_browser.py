@@ -1,10 +1,12 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The viewer in a real headless Chromium (Debian's chromium and chromium-driver, driven by Selenium).
+"""The viewer's details in a real headless Chromium, on data the test controls exactly.
 
-A hub runs as `twinhub serve` on a fresh database and a free port; Things of three cities are
-created over HTTP; the browser waits for the markers, filters by city, clicks a Thing, sees its
-chart, and sees an Observation posted meanwhile arrive without a reload. Screenshots go to the
-test's tmp directory (and to the file named by VIEWER_SCREENSHOT, used for docs/viewer.png).
+A hub runs as `twinhub serve` on a fresh database and a free port; six stations of three cities
+are created over HTTP, one with a dense day. The browser colours the markers by a quantity,
+filters by city, draws the dense day as lowest/highest per period (one $batch), zooms into it
+point by point, sees an Observation posted meanwhile arrive with its exact value and unit without
+a reload, switches to German, and sees a station created after the page loaded appear.
+test_browser_demo.py drives the same page against a running `twinhub demo` instead.
 """
 
 from __future__ import annotations
@@ -12,8 +14,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -25,28 +25,19 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from chromium import (
+    WAIT,
+    ensure_viewer_built,
+    free_port,
+    marker_ids,
+    patient_wait,
+    requires_chromium,
+    save_screenshot,
+)
 from dbutil import create_database, drop_database
 from viewer_data import STATIONS, history, thing_body
 
-from hub.http.viewer import VIEWER_DIR
-
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = shutil.which("chromium")
-CHROMEDRIVER = shutil.which("chromedriver")
-WAIT = 60.0  # seconds a step may take on a busy machine before the test gives up
-
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None or CHROMEDRIVER is None,
-    reason="Debian's chromium and chromium-driver are not installed (apt-get install chromium "
-    "chromium-driver; .ci/run installs them)",
-)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+pytestmark = requires_chromium
 
 
 def request(method: str, url: str, body: Any = None) -> Any:
@@ -65,14 +56,6 @@ async def fresh_dsn(pg_dsn: str) -> AsyncIterator[str]:
         yield dsn
     finally:
         await drop_database(pg_dsn, dsn)
-
-
-def ensure_viewer_built() -> None:
-    if (VIEWER_DIR / "index.html").is_file():
-        return
-    if shutil.which("npm") is None:
-        pytest.fail("the viewer is not built and npm is missing: install Node.js with npm, run make viewer")
-    subprocess.run(["make", "viewer"], cwd=ROOT, check=True)
 
 
 @pytest.fixture
@@ -148,48 +131,15 @@ def populate(base: str) -> dict[str, int]:
     return ids
 
 
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    assert CHROMIUM is not None
-    assert CHROMEDRIVER is not None
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--window-size=1400,900",
-        "--lang=en-US",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
 def test_the_viewer_shows_three_cities_a_chart_and_live_values(
     hub: str, browser: Any, tmp_path: Path
 ) -> None:
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.select import Select
-    from selenium.webdriver.support.ui import WebDriverWait
 
     ids = populate(hub)
-    # The page re-renders its panels on every event: look elements up again until they settle.
-    wait = WebDriverWait(
-        browser, WAIT, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)
-    )
+    wait = patient_wait(browser)
     browser.get(f"{hub}/?lang=en")
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "path.thing-marker")) == len(STATIONS))
     cities = [o.text for o in Select(browser.find_element(By.ID, "city")).options]
@@ -244,14 +194,12 @@ def test_the_viewer_shows_three_cities_a_chart_and_live_values(
     Select(browser.find_element(By.ID, "city")).select_by_visible_text("All cities")
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "path.thing-marker")) == 3)
 
-    browser.save_screenshot(str(tmp_path / "viewer.png"))
-    if os.environ.get("VIEWER_SCREENSHOT"):
-        shutil.copyfile(tmp_path / "viewer.png", os.environ["VIEWER_SCREENSHOT"])
+    save_screenshot(browser, tmp_path / "viewer.png")
 
     # A station that starts sending after the page loaded appears on the map (the page reloads the Things).
     body = thing_body("Leipzig", "Lindenau", "climate", 12.3400, 51.3400, "Air temperature", "Cel", "°C")
     new = request("POST", f"{hub}/v1.1/Things", body)
     new_stream = request("GET", f"{hub}/v1.1/Things({new['@iot.id']})/Datastreams")["value"][0]["@iot.id"]
     request("POST", f"{hub}/v1.1/Datastreams({new_stream})/Observations", {"result": 8.5})
-    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "path.thing-marker")) == 4)
-    assert (tmp_path / "viewer.png").stat().st_size > 0
+    wait.until(lambda d: new["@iot.id"] in marker_ids(d))
+    assert len(marker_ids(browser)) == 4

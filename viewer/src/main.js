@@ -191,7 +191,9 @@ function renderMap({ fit = false } = {}) {
   renderLegend(things, scale);
   renderCityLabels(things);
   if (fit && things.length > 0) {
-    map.fitBounds(L.latLngBounds(things.map((x) => [x.lat, x.lon])).pad(0.2), { maxZoom: 13 });
+    // Without animation: Leaflet ignores a new view asked for while it still animates the last
+    // one, so changing two filters in quick succession would leave the first filter's view.
+    map.fitBounds(L.latLngBounds(things.map((x) => [x.lat, x.lon])).pad(0.2), { maxZoom: 13, animate: false });
   }
 }
 
