@@ -32,6 +32,7 @@ from hub.errors import BadRequestError
 from hub.http.context import STATE
 from hub.http.render import property_value, render_entity
 from hub.mqtt.notify import base_url_of, load_rows
+from hub.mqtt.topics import TopicFilter
 from hub.mqtt.topics_out import CREATE, UPDATE, property_topics, topics_for
 from hub.store.write import Change
 from schemas.model import EntityType
@@ -66,14 +67,7 @@ def check_filter(text: str) -> str:
 
 def matches(topic_filter: str, topic: str) -> bool:
     """MQTT matching: ``+`` is one level, a final ``#`` any number of levels (also none)."""
-    wanted = topic_filter.split("/")
-    levels = topic.split("/")
-    for position, level in enumerate(wanted):
-        if level == "#":
-            return True
-        if position >= len(levels) or (level != "+" and level != levels[position]):
-            return False
-    return len(wanted) == len(levels)
+    return TopicFilter(topic_filter).matches(topic)
 
 
 @dataclass(eq=False)
