@@ -68,9 +68,10 @@ async def ensure_buckets(conn: asyncpg.Connection, starts: Iterable[datetime], w
 
 async def ensure_ahead(conn: asyncpg.Connection, width: str, ahead: int) -> int:
     """Partitions from the current period through `ahead` periods after it."""
-    now: datetime = await conn.fetchval("SELECT now()")
-    steps = {"day": 1, "week": 7, "month": 31, "year": 366}
-    return await ensure_range(conn, now, now + timedelta(days=steps[width] * ahead), width)
+    # Calendar arithmetic in PostgreSQL, as the partitioning migration does (now() + '3 months'), so
+    # that a hub's first run finds the partitions the migration made instead of adding another one.
+    now, until = await conn.fetchrow("SELECT now(), now() + $1::int * ('1 ' || $2)::interval", ahead, width)
+    return await ensure_range(conn, now, until, width)
 
 
 async def split_default(conn: asyncpg.Connection, width: str) -> int:
