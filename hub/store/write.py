@@ -245,6 +245,12 @@ class Writer:
         """Insert link-table rows source -> targets (idempotent)."""
         link = nav.link
         assert link is not None
+        if link.rank_column is None and link.table in _RANKED_LINK_TABLES:
+            # Seen from the other side (ObservedProperty.MultiDatastreams): the order is the
+            # MultiDatastream's, set when it was created; a link added later would have no rank.
+            raise ConflictError(
+                f"{nav.target_name}: the ObservedProperties of a MultiDatastream are fixed at creation"
+            )
         rows: list[tuple[int, ...]]
         if link.rank_column is not None:
             rows = [(source_id, target, rank) for rank, target in enumerate(target_ids)]
@@ -520,6 +526,13 @@ async def _before_delete_observed_property(writer: Writer, entity_id: int, value
 
 
 _AFTER_CREATE = {MULTI_DATASTREAM.name: _after_multi_datastream}
+# Link tables whose rows carry a rank (the ObservedProperties of a MultiDatastream, in order).
+_RANKED_LINK_TABLES = frozenset(
+    nav.link.table
+    for entity_type in ENTITY_SETS.values()
+    for nav in entity_type.navigation
+    if nav.link is not None and nav.link.rank_column is not None
+)
 _BEFORE_DELETE = {
     LOCATION.name: _before_delete_location,
     OBSERVED_PROPERTY.name: _before_delete_observed_property,

@@ -737,3 +737,20 @@ async def test_deleting_a_feature_shrinks_the_extents_of_its_streams(client: Any
     # The cascade took the 12:00 Observation; the stream's extent ends at the last one left.
     assert (await get_ok(client, "Datastreams(1)"))["phenomenonTime"] == f"{T0}/2021-05-15T10:10:00Z"
     assert await ids(client, "Datastreams(1)/Observations?$orderby=id") == [1, 2]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("MultiDatastreams(1)/ObservedProperties", observed_property("Wind speed")),
+        ("ObservedProperties(1)/MultiDatastreams/$ref", {"@iot.id": 1}),
+    ],
+)
+async def test_a_multi_datastreams_observed_properties_cannot_grow_later(
+    client: Any, graph: Graph, path: str, body: Json
+) -> None:
+    before = await ids(client, "MultiDatastreams(1)/ObservedProperties")
+    status, payload, _ = await post(client, path, body)
+    assert_error(status, payload, 409, "fixed at creation")
+    assert await ids(client, "MultiDatastreams(1)/ObservedProperties") == before
+    assert await count(client, "ObservedProperties") == 2
