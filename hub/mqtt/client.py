@@ -52,7 +52,10 @@ STABLE_AFTER = 10.0
 # and MQTT 5's "unsupported protocol version".
 UNSUPPORTED_PROTOCOL = (0x01, 0x84)
 OUTGOING_QUEUE_MAX = 20_000
-WRITE_BUFFER_HIGH = 4 * 1024 * 1024  # bytes the socket may buffer before publications queue
+# Bytes the socket may buffer before publications wait in the bounded queue instead: kept small,
+# because acknowledgements are written behind whatever is buffered, and a backlog of QoS 0
+# notifications there delayed them by seconds (the broker then stops delivering).
+WRITE_BUFFER_HIGH = 256 * 1024
 
 
 @dataclass(frozen=True)
