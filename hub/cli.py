@@ -169,12 +169,7 @@ async def _metrics_site(
     runner = web.AppRunner(metrics_app(pool, service.stats, settings.mqtt_client_id), access_log=None)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, settings.http_host, settings.ingest_metrics_port)
-        try:
-            await site.start()
-        except OSError as exc:
-            where = f"{settings.http_host}:{settings.ingest_metrics_port}"
-            raise Failure(f"cannot listen on {where} for /metrics: {exc.strerror or exc}") from exc
+        await _listen(runner, settings.http_host, settings.ingest_metrics_port, " for /metrics")
         where = _http_url(settings.http_host, settings.ingest_metrics_port)
         log.info("ingest worker %s metrics at %s/metrics", settings.mqtt_client_id, where)
         yield
@@ -424,6 +419,14 @@ async def _migrate(dsn: str, say: Callable[[str], None]) -> list[str]:
         raise Failure(f"cannot use the database at {redact_url(dsn)}: {_describe(exc)}") from exc
 
 
+async def _listen(runner: web.AppRunner, host: str, port: int, purpose: str = "") -> None:
+    """Start serving `runner` on host:port; a port in use (or the like) is one clear Failure."""
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        raise Failure(f"cannot listen on {host}:{port}{purpose}: {exc.strerror or exc}") from exc
+
+
 async def _serve(settings: Settings) -> None:
     """Migrate if asked, then run the app until a stop signal."""
     assert settings.database_url is not None
@@ -432,12 +435,7 @@ async def _serve(settings: Settings) -> None:
     runner = web.AppRunner(_load_app(settings), access_log=None)  # twinhub.access logs requests
     await runner.setup()
     try:
-        site = web.TCPSite(runner, settings.http_host, settings.http_port)
-        try:
-            await site.start()
-        except OSError as exc:
-            where = f"{settings.http_host}:{settings.http_port}"
-            raise Failure(f"cannot listen on {where}: {exc.strerror or exc}") from exc
+        await _listen(runner, settings.http_host, settings.http_port)
         log.info("twinhub listening on %s%s", _http_url(settings.http_host, settings.http_port), API_PATH)
         await _until_stopped()
     finally:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
@@ -67,7 +68,12 @@ def check_filter(text: str) -> str:
 
 def matches(topic_filter: str, topic: str) -> bool:
     """MQTT matching: ``+`` is one level, a final ``#`` any number of levels (also none)."""
-    return TopicFilter(topic_filter).matches(topic)
+    return _parsed(topic_filter).matches(topic)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed(topic_filter: str) -> TopicFilter:
+    return TopicFilter(topic_filter)  # once per filter, not once per event and subscriber
 
 
 @dataclass(eq=False)

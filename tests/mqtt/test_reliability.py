@@ -8,6 +8,7 @@ PostgreSQL (a private cluster where the test stops it). Publishers keep a bounde
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -34,6 +35,7 @@ from mqtt_helpers import (
     wait_for,
 )
 
+from hub.config import Settings
 from hub.mqtt import wire
 from hub.mqtt.service import IngestService
 from hub.store.embedded import EmbeddedPostgres
@@ -132,28 +134,31 @@ async def test_database_outage_loses_nothing(
 # ---- shared subscriptions ------------------------------------------------------------------------
 
 
-async def test_two_replicas_in_a_share_group_store_each_once(
-    clean_db: str, broker: Broker, tmp_path: Path
-) -> None:
-    e = await make_entities(clean_db, datastreams=10)
-    pools = [await make_pool(clean_db) for _ in range(2)]
-    services = [
-        IngestService(
-            hub_settings(clean_db, broker, tmp_path, mqtt_share_group="ingest"), p, lambda c: None, f"r{i}"
-        )
-        for i, p in enumerate(pools)
-    ]
+@contextlib.asynccontextmanager
+async def _replicas(settings: Settings, count: int = 2) -> AsyncIterator[list[IngestService]]:
+    """`count` ingest services (client ids r0, r1, ...) on pools of their own, subscribed."""
+    assert settings.database_url is not None
+    pools = [await make_pool(settings.database_url) for _ in range(count)]
+    services = [IngestService(settings, p, lambda c: None, f"r{i}") for i, p in enumerate(pools)]
     for service in services:
         service.start()
     try:
         await wait_for(lambda: all(s.client_ready() for s in services))
-        await asyncio.to_thread(publish_all, broker.port, _messages(e.datastreams))
-        await wait_for(lambda: sum(s.stats.committed for s in services) >= N)
+        yield services
     finally:
         for service in services:
-            await service.stop()
+            await service.stop()  # a second stop of a stopped service does nothing
         for p in pools:
             await p.close()
+
+
+async def test_two_replicas_in_a_share_group_store_each_once(
+    clean_db: str, broker: Broker, tmp_path: Path
+) -> None:
+    e = await make_entities(clean_db, datastreams=10)
+    async with _replicas(hub_settings(clean_db, broker, tmp_path, mqtt_share_group="ingest")) as services:
+        await asyncio.to_thread(publish_all, broker.port, _messages(e.datastreams))
+        await wait_for(lambda: sum(s.stats.committed for s in services) >= N)
     assert await results(clean_db) == list(range(N))
     assert all(s.stats.committed > 0 for s in services)
 
@@ -164,23 +169,13 @@ async def test_a_replica_leaving_its_share_group_cleanly_loses_nothing(
     """Scale-in: one replica stops mid-stream (unsubscribe, drain, end its session); the other
     stores the rest. Without ending the session, mosquitto would park part of the stream there."""
     e = await make_entities(clean_db, datastreams=10)
-    pools = [await make_pool(clean_db) for _ in range(2)]
     settings = hub_settings(clean_db, broker, tmp_path, mqtt_share_group="ingest", mqtt_leave_on_stop=True)
-    services = [IngestService(settings, p, lambda c: None, f"r{i}") for i, p in enumerate(pools)]
-    for service in services:
-        service.start()
-    try:
-        await wait_for(lambda: all(s.client_ready() for s in services))
+    async with _replicas(settings) as services:
         publisher = publish_in_background(broker.port, _messages(e.datastreams))
         await wait_for(lambda: services[1].stats.committed >= 1000, within=30)
         await services[1].stop()  # scaled in while the stream goes on
         await _join(publisher)
         await wait_for(_all_stored(clean_db), within=60)
-    finally:
-        for service in services:
-            await service.stop()
-        for p in pools:
-            await p.close()
     assert await results(clean_db) == list(range(N))  # all stored, none twice
     assert _session_present(broker.port, "r1") is False
 
