@@ -29,6 +29,15 @@ class AdapterError(ValueError):
         )
 
 
+class Consumed(Exception):  # a signal, not an error
+    """A message that carries no observation by design (a discovery config, an event frame); the
+    pipeline acknowledges it and counts it under its adapter, with this reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 @dataclass
 class AdapterContext:
     """What an adapter is handed instead of reaching for it: the time zone of devices that send

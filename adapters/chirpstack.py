@@ -2,9 +2,12 @@
 """ChirpStack v4 `up` events (`application/{app}/device/{devEui}/event/up`) -> readings.
 
 The Thing is `deviceInfo.devEui` (name `deviceName`, `tags` -> properties, the device profile
-name -> Sensor). Each key of `object`, the device-profile codec's output, becomes a reading:
-known keys by the table, other numeric keys as `value` named by the key. An event without
-`object` (no codec configured, only base64 `data`) is an error. pT is the best gateway's
+name -> Sensor). `object`, the device-profile codec's output, is flattened (nested objects to
+dotted paths, `sensors.temperature`, the path kept in the Datastream's properties) and read
+through the field vocabulary (adapters.keys): ids, link counters, versions and flags are not
+read, unknown numeric keys become `value` readings named by their path. A latitude/longitude
+pair in `object` is the device's position. An event without `object` (no codec configured,
+only base64 `data`) is an error. pT is the best gateway's
 `gwTime`, else the event `time` (also the resultTime). `deduplicationId` and the best
 gateway's `rssi`/`snr` go into the parameters.
 """
@@ -13,28 +16,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from adapters import codec
 from adapters.base import Adapter, AdapterContext, Message, instant
-from adapters.fields import Fields, is_number
+from adapters.fields import Fields
 from adapters.lorawan import NO_GATEWAY, Gateway, best_first
-from adapters.vocabulary import COUNT_UNITS
 from schemas.reading import Reading
 
 NAME = "chirpstack"
 
-# object key -> (quantity, UCUM unit)
-OBJECT_KEYS: dict[str, tuple[str, str]] = {
-    "temperature": ("air_temperature", "Cel"),
-    "humidity": ("relative_humidity", "%"),
-    "light": ("illuminance", "lx"),
-    "co2": ("co2", "[ppm]"),
-    "motion": ("motion", "{count}"),
-    "vdd": ("battery_voltage", "mV"),
-}
-
-
 _FIELDS = Fields(NAME)
 _fail, _decode, _object, _text = _FIELDS.fail, _FIELDS.decode, _FIELDS.object, _FIELDS.text
-_number, _time, _maybe, _is_number = _FIELDS.number, _FIELDS.time, _FIELDS.maybe, is_number
+_number, _time, _maybe = _FIELDS.number, _FIELDS.time, _FIELDS.maybe
 
 
 def _gateways(event: dict[str, Any]) -> list[Gateway]:
@@ -70,17 +62,6 @@ def _parameters(event: dict[str, Any], gateways: list[Gateway]) -> dict[str, Any
     return {key: value for key, value in found.items() if value is not None} or None
 
 
-def _value(key: str, raw: Any) -> tuple[str, str | None, str | None, Any] | None:
-    """(quantity, unit, stream, value) of one object key; None for a non-numeric unknown key."""
-    if key not in OBJECT_KEYS:
-        return ("value", None, key, raw) if _is_number(raw) else None
-    quantity, unit = OBJECT_KEYS[key]
-    value = _number(raw, f"object.{key}")
-    if unit in COUNT_UNITS and float(value).is_integer():
-        value = int(value)  # Protobuf JSON gives every number as a double
-    return quantity, unit, None, value
-
-
 def _device(event: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """The device key and the Reading fields describing the device."""
     info = _object(event.get("deviceInfo"), "deviceInfo")
@@ -104,22 +85,24 @@ def parse(message: Message, context: AdapterContext) -> list[Reading]:
     moment = next((g.time for g in gateways if g.time is not None), event_time)
     if moment is None:
         raise _fail("time", "missing")
-    values = [value for key, raw in decoded.items() if (value := _value(key, raw)) is not None]
     parameters = _parameters(event, gateways)
+    location = codec.position(decoded)
     return [
         Reading(
             NAME,
             device,
-            quantity,
-            value,
-            unit,
+            value.term.quantity,
+            value.value,
+            value.term.unit,
             instant(moment),
-            stream=stream,
+            stream=value.stream,
             result_time=event_time,
             parameters=parameters,
+            location=location,
+            stream_properties={"path": value.path},
             **described,
         )
-        for quantity, unit, stream, value in values
+        for value in codec.values(decoded)
     ]
 
 
@@ -127,5 +110,5 @@ ADAPTER = Adapter(
     name=NAME,
     topics=("application/+/device/+/event/up",),
     parse=parse,
-    description="ChirpStack v4 up events: the device-profile codec's object mapped to quantities",
+    description="ChirpStack v4 up events: the codec's object (nested paths flattened) via the vocabulary",
 )

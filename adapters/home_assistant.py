@@ -5,9 +5,14 @@ A discovery config (`homeassistant/<component>/[<node_id>/]<object_id>/config`) 
 observation: it is checked, its abbreviations expanded, and it is remembered in
 `context.memory` as `{state_topic: [entity, ...]}` (plain JSON, so the memory may be persisted).
 An empty config payload removes the entity. Only `sensor` and `binary_sensor` entities are
-remembered. A config whose `value_template` is not a plain `{{ value_json.<path> }}` (or
-`{{ value }}`) is rejected when it arrives, so it cannot take the other entities of its state
-topic down with it later.
+remembered. Abbreviated keys (HA's abbreviation table) are expanded and `~` is replaced in every
+`*_topic`. The `value_template` is compiled by adapters.templates (`value_json.x`,
+`value_json['x']`, `value`, filters `float`/`int`/`round(n)`/`abs`, arithmetic); any other
+template is rejected when its config arrives, naming the template, so it cannot take the other
+entities of its state topic down with it later. The quantity comes from `device_class`, else
+from the template's JSON key through the field vocabulary; the unit from
+`unit_of_measurement` through the unit table (an unknown unit is kept in the Datastream's
+properties and stated as unknown). A binary_sensor's state is a boolean (`payload_on`/`_off`).
 
 A message on a remembered state topic gives one reading per entity (pT = receive time). An
 entity whose key is absent from the state is skipped; if no entity could be read, that is an
@@ -18,10 +23,12 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from typing import Any
 
-from adapters.base import Adapter, AdapterContext, AdapterError, Message, instant
+from adapters.base import Adapter, AdapterContext, AdapterError, Consumed, Message, instant
+from adapters.keys import term
+from adapters.templates import MISSING, TemplateError, compile_template, evaluate, json_paths, parse_json
+from adapters.units import ucum
 from schemas.reading import Reading
 
 NAME = "home_assistant"
@@ -30,6 +37,19 @@ COMPONENTS = frozenset({"sensor", "binary_sensor"})
 
 ABBREVIATIONS = {
     "stat_t": "state_topic",
+    "avty_t": "availability_topic",
+    "json_attr_t": "json_attributes_topic",
+    "json_attr_tpl": "json_attributes_template",
+    "exp_aft": "expire_after",
+    "frc_upd": "force_update",
+    "ent_cat": "entity_category",
+    "ic": "icon",
+    "pl_on": "payload_on",
+    "pl_off": "payload_off",
+    "pl_avail": "payload_available",
+    "pl_not_avail": "payload_not_available",
+    "en": "enabled_by_default",
+    "def_ent_id": "default_entity_id",
     "unit_of_meas": "unit_of_measurement",
     "val_tpl": "value_template",
     "uniq_id": "unique_id",
@@ -49,8 +69,12 @@ DEVICE_ABBREVIATIONS = {
     "hw": "hw_version",
     "sa": "suggested_area",
     "cns": "connections",
+    "sn": "serial_number",
+    "cu": "configuration_url",
+    "via_dev": "via_device",
 }
 
+# device_class -> quantity (HA's sensor and binary_sensor device classes)
 QUANTITIES = {
     "temperature": "air_temperature",
     "humidity": "relative_humidity",
@@ -68,39 +92,33 @@ QUANTITIES = {
     "illuminance": "illuminance",
     "carbon_dioxide": "co2",
     "co2": "co2",
+    "carbon_monoxide": "co",
+    "ozone": "o3",
+    "pm1": "pm1",
     "pm10": "pm10",
     "pm25": "pm2_5",
     "nitrogen_dioxide": "no2",
+    "volatile_organic_compounds": "tvoc",
+    "volatile_organic_compounds_parts": "tvoc",
     "signal_strength": "signal_strength",
+    "distance": "distance",
+    "speed": "speed",
+    "wind_speed": "wind_speed",
+    "precipitation": "rainfall",
+    "precipitation_intensity": "rainfall",
+    "moisture": "soil_moisture",
+    "water": "water_volume",
+    "gas": "gas_volume",
+    "sound_pressure": "sound_level",
+    "ph": "ph",
+    "motion": "presence",
+    "occupancy": "presence",
+    "presence": "presence",
+    "door": "contact_state",
+    "window": "contact_state",
+    "opening": "contact_state",
 }
-
-UNITS = {
-    "°C": "Cel",
-    "%": "%",
-    "hPa": "hPa",
-    "Pa": "Pa",
-    "W": "W",
-    "kW": "kW",
-    "Wh": "W.h",
-    "kWh": "kW.h",
-    "V": "V",
-    "mV": "mV",
-    "A": "A",
-    "Hz": "Hz",
-    "VA": "V.A",
-    "var": "V.A",
-    "lx": "lx",
-    "ppm": "[ppm]",
-    "µg/m³": "ug/m3",
-    "dBm": "dB[mW]",
-    "dB": "dB",
-}
-
-# {{ value }} or {{ value_json.a.b }} / {{ value_json['a'] }}; group "path" holds the accessors
-TEMPLATE = re.compile(
-    r"\{\{\s*(?:value|value_json(?P<path>(?:\.\w+|\[(?:'[^']*'|\"[^\"]*\"|\d+)\])+))\s*\}\}"
-)
-ACCESSOR = re.compile(r"\.(\w+)|\[(?:'([^']*)'|\"([^\"]*)\"|(\d+))\]")
+BINARY_QUANTITIES = {"moisture": "leak"}  # a binary moisture sensor detects leaks
 
 
 def _fail(field: str, message: str) -> AdapterError:
@@ -121,26 +139,28 @@ def _expand(raw: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(device, dict):
         raise _fail("device", "is not a JSON object")
     config["device"] = {DEVICE_ABBREVIATIONS.get(key, key): value for key, value in device.items()}
-    base, topic = config.get("~"), config.get("state_topic")
-    if isinstance(base, str) and isinstance(topic, str):  # "~" abbreviates a base topic
-        if topic.startswith("~"):
-            config["state_topic"] = base + topic[1:]
-        elif topic.endswith("~"):
-            config["state_topic"] = topic[:-1] + base
+    base = config.get("~")
+    if isinstance(base, str):  # "~" abbreviates a base topic in every *_topic option
+        for key, topic in list(config.items()):
+            if key.endswith("_topic") and isinstance(topic, str):
+                if topic.startswith("~"):
+                    config[key] = base + topic[1:]
+                elif topic.endswith("~"):
+                    config[key] = topic[:-1] + base
     return config
 
 
-def _path(template: Any) -> list[str | int] | None:
-    """The JSON path of a plain template; None for `{{ value }}` (the raw payload)."""
+def _template(template: Any) -> str | None:
+    """The value_template, checked to be a supported form; None for the raw payload."""
     if template is None:
         return None
-    match = TEMPLATE.fullmatch(template.strip()) if isinstance(template, str) else None
-    if match is None:
-        raise _fail("value_template", f"is not supported (only plain value_json paths): {template!r:.60}")
-    accessors = ACCESSOR.findall(match.group("path") or "")
-    return [
-        int(index) if index else dotted or single or double for dotted, single, double, index in accessors
-    ]
+    if not isinstance(template, str):
+        raise _fail("value_template", "is not a string")
+    try:
+        compile_template(template)
+    except TemplateError as error:
+        raise _fail("value_template", f"is not supported ({error}): {template!r:.80}") from None
+    return template
 
 
 def _text(config: dict[str, Any], key: str) -> str | None:
@@ -160,16 +180,29 @@ def _device_id(device: dict[str, Any], fallback: str) -> str:
     raise _fail("device.identifiers", "is not a list of strings")
 
 
-def _unit(config: dict[str, Any]) -> str | None:
+def _unit(config: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    """The UCUM unit, and the Datastream properties keeping a unit the table does not know."""
     unit = _text(config, "unit_of_measurement")
-    if unit is None:
-        return None
-    if unit not in UNITS:
-        raise _fail("unit_of_measurement", f"has no UCUM mapping: {unit!r:.20}")
-    return UNITS[unit]
+    if unit is None or not unit.strip():
+        return None, {}
+    code = ucum(unit)
+    return code, ({} if code is not None else {"unit_of_measurement": unit})
 
 
-def _entity(config: dict[str, Any], config_topic: str, object_id: str) -> dict[str, Any]:
+def _quantity(config: dict[str, Any], component: str, template: str | None) -> str:
+    """From device_class, else from the template's JSON key through the vocabulary."""
+    device_class = _text(config, "device_class") or ""
+    if component == "binary_sensor" and device_class in BINARY_QUANTITIES:
+        return BINARY_QUANTITIES[device_class]
+    if device_class in QUANTITIES:
+        return QUANTITIES[device_class]
+    paths = json_paths(compile_template(template)) if template else []
+    keys = [step for step in paths[0] if isinstance(step, str)] if paths else []
+    found = term(keys[-1]) if keys else None
+    return found.quantity if found is not None else "value"
+
+
+def _entity(config: dict[str, Any], config_topic: str, component: str, object_id: str) -> dict[str, Any]:
     """The remembered form of one discovery config."""
     state_topic = _text(config, "state_topic")
     if not state_topic or any(char in state_topic for char in "+#"):
@@ -179,19 +212,24 @@ def _entity(config: dict[str, Any], config_topic: str, object_id: str) -> dict[s
     properties = {
         k: device[k] for k in ("manufacturer", "model", "sw_version") if isinstance(device.get(k), str)
     }
-    device_class = _text(config, "device_class")
+    template = _template(config.get("value_template"))
+    unit, stream_properties = _unit(config)
+    binary = component == "binary_sensor"
     return {
         "config_topic": config_topic,
         "state_topic": state_topic,
-        "path": _path(config.get("value_template")),
+        "template": template,
         "stream": stream,
         "device": _device_id(device, stream),
         "device_name": device.get("name") if isinstance(device.get("name"), str) else None,
         "device_properties": properties,
         "sensor_model": properties.get("model"),
-        "quantity": QUANTITIES.get(device_class or "", "value"),
-        "unit": _unit(config),
+        "quantity": _quantity(config, component, template),
+        "unit": None if binary else unit,
         "state_class": _text(config, "state_class"),
+        "stream_properties": stream_properties,
+        "payload_on": _text(config, "payload_on") or "ON" if binary else None,
+        "payload_off": _text(config, "payload_off") or "OFF" if binary else None,
     }
 
 
@@ -209,13 +247,14 @@ def _forget(memory: dict[str, Any], config_topic: str) -> None:
 def _discover(message: Message, component: str, object_id: str, memory: dict[str, Any]) -> list[Reading]:
     _forget(memory, message.topic)
     if not message.payload.strip() or component not in COMPONENTS:
-        return []  # removal, or an entity that observes nothing (switch, light, button, ...)
+        # removal, or an entity that observes nothing (switch, light, button, ...)
+        raise Consumed("discovery config removed" if not message.payload.strip() else "not a sensor")
     raw = _json(message.payload)
     if not isinstance(raw, dict):
         raise _fail("payload", "is not a JSON object")
-    entity = _entity(_expand(raw), message.topic, object_id)
+    entity = _entity(_expand(raw), message.topic, component, object_id)
     memory.setdefault(entity["state_topic"], []).append(entity)
-    return []
+    raise Consumed("discovery config remembered")
 
 
 def _json(payload: bytes) -> Any:
@@ -238,18 +277,6 @@ def _raw_value(payload: bytes) -> Any:
     return number if math.isfinite(number) else text
 
 
-def _resolve(document: Any, path: list[Any]) -> tuple[bool, Any]:
-    """(found, value) of a value_json path."""
-    value = document
-    for step in path:
-        in_list = isinstance(step, int) and isinstance(value, list) and step < len(value)
-        in_object = isinstance(step, str) and isinstance(value, dict) and step in value
-        if not (in_list or in_object):
-            return False, None
-        value = value[step]
-    return True, value
-
-
 def _result(value: Any, field: str) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         raise _fail(field, "is not finite")
@@ -261,6 +288,16 @@ def _result(value: Any, field: str) -> Any:
         except ValueError:
             return value
         return number if math.isfinite(number) else value
+    return value
+
+
+def _binary(entity: dict[str, Any], value: Any) -> Any:
+    """A binary_sensor's state as a boolean when it is payload_on/payload_off."""
+    text = str(value) if not isinstance(value, bool) else value
+    if text == entity.get("payload_on"):
+        return True
+    if text == entity.get("payload_off"):
+        return False
     return value
 
 
@@ -277,27 +314,42 @@ def _reading(entity: dict[str, Any], value: Any, message: Message) -> Reading:
         device_properties=dict(entity["device_properties"]),
         sensor_model=entity["sensor_model"],
         parameters={"state_class": entity["state_class"]} if entity["state_class"] else None,
+        stream_properties=dict(entity.get("stream_properties") or {}),
     )
 
 
+def _value(entity: dict[str, Any], text: str, document: Any) -> Any:
+    """The entity's value of one state message (MISSING when its key is absent)."""
+    template = entity.get("template")
+    if template is None:
+        return _raw_value(text.encode())
+    try:
+        value = evaluate(compile_template(template), text, document)
+    except TemplateError as error:
+        raise _fail("value_template", f"{error}: {template!r:.80}") from None
+    if value is MISSING:
+        return MISSING
+    return _result(value, "value_template") if value is not None else None
+
+
 def _state(message: Message, entities: list[dict[str, Any]]) -> list[Reading]:
-    document: Any = None
-    if any(entity["path"] is not None for entity in entities):
-        document = _json(message.payload)
+    try:
+        text = message.payload.decode()
+    except UnicodeDecodeError as exc:
+        raise _fail("payload", "is not UTF-8 text") from exc
+    document = parse_json(text)
     readings: list[Reading] = []
     missing: list[str] = []
     for entity in entities:
-        if entity["path"] is None:
-            readings.append(_reading(entity, _raw_value(message.payload), message))
-            continue
-        field = "value_json" + "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in entity["path"])
-        found, value = _resolve(document, entity["path"])
-        if not found:
-            missing.append(field)
+        value = _value(entity, text, document)
+        if value is MISSING:
+            missing.append(str(entity.get("template")))
         elif value is not None:  # null: the device does not know the value yet
-            readings.append(_reading(entity, _result(value, field), message))
+            if entity.get("payload_on") is not None:
+                value = _binary(entity, value)
+            readings.append(_reading(entity, value, message))
     if missing and not readings:
-        raise _fail(missing[0], "is missing from the state")
+        raise _fail("value_template", f"reads a key missing from the state: {missing[0]!r:.80}")
     return readings
 
 

@@ -16,7 +16,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters.base import Adapter, AdapterContext, AdapterError, Message, instant
+from adapters.base import Adapter, AdapterContext, AdapterError, Consumed, Message, instant
 from schemas.reading import Reading
 
 NAME = "shelly"
@@ -149,7 +149,7 @@ def parse(message: Message, context: AdapterContext) -> list[Reading]:
     if method is not None and not isinstance(method, str):
         raise _fail("method", "is not a string")
     if method not in STATUS_METHODS:
-        return []  # NotifyEvent, RPC responses (no method), ...
+        raise Consumed(f"{method or 'RPC response'} carries no status")  # NotifyEvent, responses, ...
     device = frame.get("src")
     if not isinstance(device, str) or not device:
         raise _fail("src", "is not a device id")
@@ -160,6 +160,8 @@ def parse(message: Message, context: AdapterContext) -> list[Reading]:
     readings: list[Reading] = []
     for name, status in params.items():
         readings.extend(_component(name, status, device, when))
+    if not readings and not any(name.partition(":")[0] in COMPONENTS for name in params):
+        raise Consumed("status of components that measure nothing (sys, wifi, input, ...)")
     return readings
 
 

@@ -1,11 +1,16 @@
 # SPDX-License-Identifier: Apache-2.0
 """Tasmota telemetry (`tele/{topic}/SENSOR`) -> readings.
 
-Two kinds of section are read: `ENERGY` (power monitoring) and Smart Meter Interface blocks,
+Every section is read. `ENERGY` (power monitoring) by its table. Smart Meter Interface blocks,
 whose name comes from the user's meter script (`SML` by default; more names through the option
-`sml_sections`, and any section holding a known SML key counts as one). Other sections
-(`AM2301`, `DS18B20`, ...) are not mapped. Unknown numeric keys in a read section become
-quantity "value" with stream "<section>/<key>".
+`sml_sections`; any section holding a known SML key or a `Meter_Id` counts as one), are the
+meter's own Thing: the usual OBIS-style names by the table (`Total_in`, `E_out`, `Power_curr`,
+`P`, per-phase values; negative powers are feed-in), the rest through the field vocabulary,
+each stream named by its key. Sensor blocks (`BME280`, `DS18B20-1`, `SHT3X`, `SCD30`, `SR04`,
+...) through the field vocabulary, each value a stream `<block>/<key>` (a probe with an `Id`:
+`<type>:<Id>/<key>`, so that re-numbered probes keep their streams), temperatures in `TempUnit`,
+pressures in `PressureUnit`, speeds in `SpeedUnit`. Unknown numeric keys become quantity
+"value" with stream "<section>/<key>".
 
 `Time` is device-local time without offset; it is read in `context.timezone` (an explicit
 offset, `SetOption52`, wins). Before NTP sync Tasmota reports 1970: such a time falls back to
@@ -20,6 +25,8 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from adapters.base import Adapter, AdapterContext, AdapterError, Message, instant
+from adapters.keys import UNKNOWN, Term, measurement
+from adapters.units import DIMENSIONS, ucum
 from schemas.reading import Reading
 
 NAME = "tasmota"
@@ -47,14 +54,30 @@ ENERGY: Table = {
 SML: Table = {
     "Total_in": ("energy", "kW.h"),
     "Total_out": ("energy_returned", "kW.h"),
-    "Power_curr": ("active_power", "W"),
+    "E_in": ("energy", "kW.h"),  # OBIS 1.8.0
+    "E_out": ("energy_returned", "kW.h"),  # OBIS 2.8.0
+    "Verbrauch": ("energy", "kW.h"),
+    "Einspeisung": ("energy_returned", "kW.h"),
+    "Power_curr": ("active_power", "W"),  # OBIS 16.7.0; negative: feed-in
+    "P": ("active_power", "W"),
+    "Leistung": ("active_power", "W"),
     **{f"power_l{n}": ("active_power", "W") for n in (1, 2, 3)},
     **{f"voltage_l{n}": ("voltage", "V") for n in (1, 2, 3)},
     **{f"current_l{n}": ("current", "A") for n in (1, 2, 3)},
     "Freq": ("frequency", "Hz"),
 }
 
-NOT_MEASURED = frozenset({"TotalStartTime", "Meter_Id"})
+NOT_MEASURED = frozenset({"TotalStartTime", "Meter_Id", "Id"})
+
+# Units of a Tasmota sensor key beyond the vocabulary's defaults: (block type, key) -> UCUM
+BLOCK_UNITS: dict[tuple[str, str], str] = {
+    ("SR04", "Distance"): "cm",  # ultrasonic ranging reports centimetres
+    ("VL53L0X", "Distance"): "mm",
+    ("VL53L1X", "Distance"): "mm",
+}
+# The unit settings of the document (SetOption8, PressureUnit, SpeedUnit) by dimension
+UNIT_SETTINGS = {"temperature": "TempUnit", "pressure": "PressureUnit", "speed": "SpeedUnit"}
+SETTING_UNITS: dict[str, str] = {"C": "Cel", "F": "[degF]", "K": "K", "kn": "[kn_i]", "km/h": "km/h"}
 
 
 def _fail(field: str, message: str) -> AdapterError:
@@ -99,15 +122,52 @@ def _values(section: str, key: str, value: Any) -> list[tuple[str, Any]]:
     raise _fail(f"{section}.{key}", f"is not a number: {value!r:.40}")
 
 
-def _section(name: str, block: dict[str, Any], table: Table) -> list[tuple[str, str, str | None, Any]]:
-    """(stream, quantity, unit, value) for every measured key of one section."""
-    rows: list[tuple[str, str, str | None, Any]] = []
+Row = tuple[str, str, str | None, Any, dict[str, Any]]  # stream, quantity, unit, value, properties
+
+
+def _section(name: str, block: dict[str, Any], table: Table) -> list[Row]:
+    """Rows of ENERGY or SML: the table's keys named by the key, the rest through the vocabulary."""
+    rows: list[Row] = []
     for key, value in block.items():
         if key in table:
             quantity, unit = table[key]
-            rows.extend((key + suffix, quantity, unit, v) for suffix, v in _values(name, key, value))
-        elif key not in NOT_MEASURED and _is_number(value):
-            rows.append((f"{name}/{key}", "value", None, value))
+            rows.extend((key + suffix, quantity, unit, v, {}) for suffix, v in _values(name, key, value))
+        elif key not in NOT_MEASURED and (measured := measurement(key, value)) is not None:
+            found, number = measured
+            stream = key if found is not UNKNOWN else f"{name}/{key}"
+            rows.append((stream, found.quantity, found.unit, number, {}))
+    return rows
+
+
+def _setting_unit(found: Term, settings: dict[str, str]) -> Term:
+    """The term in the unit the document's TempUnit/PressureUnit/SpeedUnit says."""
+    setting = UNIT_SETTINGS.get(DIMENSIONS.get(found.unit or "", ""))
+    stated = settings.get(setting or "")
+    if stated is None:
+        return found
+    unit = SETTING_UNITS.get(stated) or ucum(stated)
+    if unit is None:
+        raise _fail(setting or "", f"is not a known unit: {stated!r:.20}")
+    return Term(found.quantity, unit)
+
+
+def _sensor(name: str, block: dict[str, Any], settings: dict[str, str]) -> list[Row]:
+    """Rows of one sensor block: each numeric key through the vocabulary, in the document's units."""
+    kind = name.split("-", 1)[0]
+    probe = block.get("Id")
+    prefix = f"{kind}:{probe}" if isinstance(probe, str | int) and not isinstance(probe, bool) else name
+    extra = {"sensor": kind, **({"sensor_id": str(probe)} if prefix != name else {})}
+    rows: list[Row] = []
+    for key, value in block.items():
+        if key in NOT_MEASURED or isinstance(value, dict):
+            continue
+        measured = measurement(f"{kind}_{key}", value)
+        if measured is None:
+            continue
+        found, number = measured
+        if (kind, key) in BLOCK_UNITS:
+            found = Term(found.quantity, BLOCK_UNITS[kind, key])
+        rows.append((f"{prefix}/{key}", found.quantity, found.unit, number, extra))
     return rows
 
 
@@ -148,26 +208,50 @@ def _time(document: dict[str, Any], message: Message, zone: tzinfo) -> datetime:
     return message.received_at.astimezone(UTC) if moment < UNSYNCED_BEFORE else moment
 
 
+def _settings(document: dict[str, Any]) -> dict[str, str]:
+    return {key: value for key in UNIT_SETTINGS.values() if isinstance(value := document.get(key), str)}
+
+
+def _is_sml(name: str, block: dict[str, Any], sml_names: frozenset[str]) -> bool:
+    return name in sml_names or "Meter_Id" in block or any(key in SML for key in block)
+
+
 def parse(message: Message, context: AdapterContext) -> list[Reading]:
     """Readings of one SENSOR telemetry message."""
     document = _document(message.payload)
     topic_device = _device(message.topic)
     when = instant(_time(document, message, context.timezone))
     sml_names = _sml_names(context)
+    settings = _settings(document)
     readings: list[Reading] = []
     for name, block in document.items():
         if not isinstance(block, dict):
-            continue  # Time, TempUnit, ...
+            continue  # Time, TempUnit, Switch1, ...
+        properties: dict[str, Any] = {}
         if name == ENERGY_SECTION:
-            device, table, properties = topic_device, ENERGY, _energy_properties(block, context.timezone)
-        elif name in sml_names or any(key in SML for key in block):
-            device, table, properties = _sml_device(name, block, topic_device), SML, {}
+            device, properties = topic_device, _energy_properties(block, context.timezone)
+            rows = _section(name, block, ENERGY)
+        elif _is_sml(name, block, sml_names):
+            device, rows = _sml_device(name, block, topic_device), _section(name, block, SML)
         else:
-            continue
-        readings.extend(
-            Reading(NAME, device, quantity, value, unit, when, stream, device_properties=dict(properties))
-            for stream, quantity, unit, value in _section(name, block, table)
-        )
+            device, rows = topic_device, _sensor(name, block, settings)
+        for stream, quantity, unit, value, extra in rows:
+            if unit is not None and quantity != "value":
+                found = _setting_unit(Term(quantity, unit), settings)
+                unit = found.unit
+            readings.append(
+                Reading(
+                    NAME,
+                    device,
+                    quantity,
+                    value,
+                    unit,
+                    when,
+                    stream,
+                    device_properties=dict(properties),
+                    stream_properties=dict(extra),
+                )
+            )
     return readings
 
 
@@ -175,5 +259,5 @@ ADAPTER = Adapter(
     name=NAME,
     topics=("tele/+/SENSOR",),
     parse=parse,
-    description="Tasmota SENSOR telemetry: ENERGY and Smart Meter Interface (SML) sections",
+    description="Tasmota SENSOR telemetry: ENERGY, Smart Meter Interface (SML) and sensor blocks",
 )

@@ -1,20 +1,26 @@
 # SPDX-License-Identifier: Apache-2.0
 """The Things Stack (TTN v3) uplink messages (`v3/{app}@{tenant}/devices/{device}/up`) -> readings.
 
-The Thing is the end device's DevEUI (the device id when an ABP device has none). The
-`decoded_payload` keys are mapped by a table chosen by `version_ids.model_id`; keys the table
-does not know, and every key of an unknown model, become `value` readings named by the key
-(numbers only; strings, booleans and objects are skipped). The best gateway's (highest RSSI)
-`rssi`/`snr` go into the parameters. pT is the gateway time when one was reported, else the
-network server's `uplink_message.received_at`; resultTime is the top-level `received_at`.
+The Thing is the end device's DevEUI (the device id when an ABP device has none). TTN's
+`normalized_payload` (devices of the LoRaWAN Device Repository) is read first: it states its
+quantities and units. The `decoded_payload` (the payload formatter's output) then adds what the
+normalized payload lacks: its keys go through a per-model table (`version_ids.model_id`) and
+else through the field vocabulary (adapters.keys), nested objects flattened to dotted paths;
+ids, link counters, versions and flags are not read, and unknown numeric keys become `value`
+readings named by the key. The best gateway's (highest RSSI) `rssi`/`snr` go into the
+parameters. pT is the measurement's own `time` (normalized payload), else the gateway time when
+one was reported, else the network server's `uplink_message.received_at`; resultTime is the
+top-level `received_at`. The position is the user-set `locations.user`, else a frame-derived
+location, else a position in the payload.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from adapters import codec, ttn_normalized
 from adapters.base import Adapter, AdapterContext, Message, instant
-from adapters.fields import Fields, is_number
+from adapters.fields import Fields
 from adapters.lorawan import Gateway, best_first
 from schemas.reading import Reading
 
@@ -40,7 +46,8 @@ MODELS: dict[str, Table] = {
 
 _FIELDS = Fields(NAME)
 _fail, _decode, _object, _text = _FIELDS.fail, _FIELDS.decode, _FIELDS.object, _FIELDS.text
-_number, _time, _maybe, _is_number = _FIELDS.number, _FIELDS.time, _FIELDS.maybe, is_number
+_number, _time, _maybe = _FIELDS.number, _FIELDS.time, _FIELDS.maybe
+LOCATION_SOURCES = ("user", "frm-payload", "frm_payload")  # user-set first, then frame-derived
 
 
 def _gateways(uplink: dict[str, Any]) -> list[Gateway]:
@@ -75,28 +82,34 @@ def _link_quality(gateways: list[Gateway]) -> dict[str, Any] | None:
 
 
 def _location(uplink: dict[str, Any]) -> dict[str, Any] | None:
-    """uplink_message.locations.user as a GeoJSON Point, when the user set one."""
+    """The uplink's location (user-set, else frame-derived) as a GeoJSON Point."""
     locations = _maybe(uplink.get("locations"), "uplink_message.locations", _object) or {}
-    user = _maybe(locations.get("user"), "uplink_message.locations.user", _object)
-    if user is None:
-        return None
-    latitude = _number(user.get("latitude"), "uplink_message.locations.user.latitude")
-    longitude = _number(user.get("longitude"), "uplink_message.locations.user.longitude")
-    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
-        raise _fail("uplink_message.locations.user", "is not a WGS84 position")
-    return {"type": "Point", "coordinates": [longitude, latitude]}
+    for source in LOCATION_SOURCES:
+        place = _maybe(locations.get(source), f"uplink_message.locations.{source}", _object)
+        if place is None:
+            continue
+        at = f"uplink_message.locations.{source}"
+        latitude = _number(place.get("latitude"), f"{at}.latitude")
+        longitude = _number(place.get("longitude"), f"{at}.longitude")
+        if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+            raise _fail(at, "is not a WGS84 position")
+        return {"type": "Point", "coordinates": [longitude, latitude]}
+    return None
 
 
-def _values(decoded: dict[str, Any], table: Table) -> list[tuple[str, str | None, str | None, Any]]:
-    """(quantity, unit, stream, value) per mapped or numeric decoded_payload key."""
-    values: list[tuple[str, str | None, str | None, Any]] = []
+Row = tuple[str, str | None, str | None, Any, dict[str, Any]]  # quantity, unit, stream, value, extra
+
+
+def _decoded(decoded: dict[str, Any], table: Table) -> list[Row]:
+    """Rows of the decoded_payload: the model's table first, the vocabulary for the rest."""
+    rows: list[Row] = []
+    rest = {key: value for key, value in decoded.items() if key not in table}
     for key, raw in decoded.items():
-        if key in table:
-            if raw is not None:
-                values.append((*table[key], _number(raw, f"{DECODED}.{key}")))
-        elif _is_number(raw):
-            values.append(("value", None, key, raw))
-    return values
+        if key in table and raw is not None:
+            rows.append((*table[key], _number(raw, f"{DECODED}.{key}"), {}))
+    for value in codec.values(rest):
+        rows.append((value.term.quantity, value.term.unit, value.stream, value.value, {"path": value.path}))
+    return rows
 
 
 def _properties(versions: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
@@ -106,12 +119,38 @@ def _properties(versions: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     return properties, "/".join(part for part in parts if part) or None
 
 
+def _readings(uplink: dict[str, Any], versions: dict[str, Any]) -> list[tuple[Row, Any]]:
+    """(row, own time or None) per value: the normalized payload, then what decoded_payload adds."""
+    found: list[tuple[Row, Any]] = []
+    normalized = uplink.get("normalized_payload")
+    if normalized is not None:
+        for n in ttn_normalized.measurements(normalized, _FIELDS):
+            found.append(((n.quantity, n.unit, n.stream, n.value, {"path": n.path, **n.qualifiers}), n.time))
+    decoded = _maybe(uplink.get("decoded_payload"), DECODED, _object)
+    if decoded is None and normalized is None:
+        raise _fail(DECODED, "missing (no payload formatter decoded the payload)")
+    covered = {row[0] for row, _ in found}
+    table = MODELS.get(str(versions.get("model_id", "")).lower(), {})
+    for row in _decoded(decoded or {}, table):
+        if row[0] not in covered:
+            found.append((row, None))
+    return found
+
+
+def _position(uplink: dict[str, Any]) -> dict[str, Any] | None:
+    decoded = uplink.get("decoded_payload")
+    return (
+        _location(uplink)
+        or ttn_normalized.position(uplink.get("normalized_payload"))
+        or (codec.position(decoded) if isinstance(decoded, dict) else None)
+    )
+
+
 def parse(message: Message, context: AdapterContext) -> list[Reading]:
-    """A TTN v3 uplink -> one reading per decoded_payload value."""
+    """A TTN v3 uplink -> one reading per normalized or decoded value."""
     root = _object(_decode(message.payload), "payload")
     ids = _object(root.get("end_device_ids"), "end_device_ids")
     uplink = _object(root.get("uplink_message"), "uplink_message")
-    decoded = _object(uplink.get("decoded_payload"), DECODED)
     device_name = _maybe(ids.get("device_id"), "end_device_ids.device_id", _text)
     device = _maybe(ids.get("dev_eui"), "end_device_ids.dev_eui", _text) or device_name
     if device is None:
@@ -123,18 +162,26 @@ def parse(message: Message, context: AdapterContext) -> list[Reading]:
     if moment is None:
         moment = _time(uplink.get("received_at"), "uplink_message.received_at")
     common: dict[str, Any] = {
-        "phenomenon_time": instant(moment),
         "result_time": _maybe(root.get("received_at"), "received_at", _time),
         "device_name": device_name,
         "device_properties": properties,
         "sensor_model": model,
-        "location": _location(uplink),
+        "location": _position(uplink),
         "parameters": _link_quality(gateways),
     }
-    table = MODELS.get(str(versions.get("model_id", "")).lower(), {})
     return [
-        Reading(NAME, device, quantity, value, unit, stream=stream, **common)
-        for quantity, unit, stream, value in _values(decoded, table)
+        Reading(
+            NAME,
+            device,
+            quantity,
+            value,
+            unit,
+            instant(own_time or moment),
+            stream=stream,
+            stream_properties=extra,
+            **common,
+        )
+        for (quantity, unit, stream, value, extra), own_time in _readings(uplink, versions)
     ]
 
 
@@ -142,5 +189,5 @@ ADAPTER = Adapter(
     name=NAME,
     topics=("v3/+/devices/+/up",),
     parse=parse,
-    description="The Things Stack (TTN v3) uplinks: decoded_payload mapped per device model",
+    description="The Things Stack (TTN v3) uplinks: normalized_payload, else decoded_payload via the vocabulary",
 )

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from adapters.units import UNITS as _UNITS
+
 QUDT = "http://qudt.org/vocab/quantitykind/"
 
 
@@ -40,6 +42,36 @@ QUANTITIES: dict[str, Quantity] = {
     "no2": _q("NO2", "MassConcentration", "Nitrogen dioxide concentration"),
     "illuminance": _q("Illuminance", "Illuminance", "Illuminance"),
     "motion": _q("Motion", "Count", "Motion events counted by a PIR sensor"),
+    "presence": _q("Presence", "Dimensionless", "Whether motion or occupancy was detected"),
+    "dew_point": _q("Dew point", "DewPointTemperature", "Dew point temperature of the air"),
+    "sea_level_pressure": _q("Sea-level pressure", "Pressure", "Atmospheric pressure reduced to sea level"),
+    "tvoc": _q("TVOC", "MoleFraction", "Total volatile organic compounds"),
+    "co": _q("CO", "MoleFraction", "Carbon monoxide concentration"),
+    "o3": _q("O3", "MoleFraction", "Ozone concentration"),
+    "nh3": _q("NH3", "MoleFraction", "Ammonia concentration"),
+    "hcho": _q("HCHO", "MassConcentration", "Formaldehyde concentration"),
+    "uv_index": _q("UV index", "Dimensionless", "Ultraviolet index"),
+    "sound_level": _q("Sound level", "SoundPressureLevel", "Sound pressure level"),
+    "distance": _q("Distance", "Distance", "Distance measured by a range sensor"),
+    "water_level": _q("Water level", "Length", "Level of water above a reference"),
+    "wind_speed": _q("Wind speed", "Speed", "Speed of the wind"),
+    "wind_direction": _q("Wind direction", "PlaneAngle", "Direction the wind blows from"),
+    "rainfall": _q("Rainfall", "Length", "Precipitation depth in the interval"),
+    "water_temperature": _q("Water temperature", "Temperature", "Temperature of water"),
+    "soil_temperature": _q("Soil temperature", "Temperature", "Temperature of the soil"),
+    "soil_moisture": _q("Soil moisture", "VolumeFraction", "Volumetric water content of the soil"),
+    "soil_conductivity": _q("Soil conductivity", "Conductivity", "Electrical conductivity of the soil"),
+    "soil_ph": _q("Soil pH", "PH", "pH of the soil"),
+    "soil_nitrogen": _q("Soil nitrogen", "MassFraction", "Nitrogen in the soil"),
+    "soil_phosphorus": _q("Soil phosphorus", "MassFraction", "Phosphorus in the soil"),
+    "soil_potassium": _q("Soil potassium", "MassFraction", "Potassium in the soil"),
+    "ph": _q("pH", "PH", "pH of a liquid"),
+    "water_volume": _q("Water volume", "Volume", "Cumulative volume counted by a water meter"),
+    "gas_volume": _q("Gas volume", "Volume", "Cumulative volume counted by a gas meter"),
+    "pulse_count": _q("Pulses", "Count", "Cumulative pulses counted by a counter input"),
+    "leak": _q("Leak", "Dimensionless", "Whether a water leak was detected"),
+    "contact_state": _q("Contact state", "Dimensionless", "State of a door or window contact"),
+    "analog_input": _q("Analog input", "Voltage", "Voltage read at an analog input"),
     # energy
     "active_power": _q("Active power", "ActivePower", "Active electrical power (negative: export)"),
     "apparent_power": _q("Apparent power", "ApparentPower", "Apparent electrical power"),
@@ -51,9 +83,11 @@ QUANTITIES: dict[str, Quantity] = {
     "energy": _q("Energy", "Energy", "Cumulative electrical energy counter"),
     "energy_returned": _q("Energy returned", "Energy", "Cumulative energy fed into the grid"),
     "energy_delta": _q("Energy in interval", "Energy", "Electrical energy used within the interval"),
+    "speed": _q("Speed", "Speed", "Speed of a moving thing"),
     # device health
     "battery_voltage": _q("Battery voltage", "Voltage", "Voltage of the device's battery"),
     "battery": _q("Battery level", "DimensionlessRatio", "Charge of the device's battery"),
+    "battery_current": _q("Battery current", "ElectricCurrent", "Current into or out of a battery"),
     "signal_strength": _q("Signal strength", "SignalStrength", "Received signal strength"),
     "signal_to_noise": _q("Signal-to-noise ratio", "SignalToNoiseRatio", "Signal-to-noise ratio of a radio"),
     # traffic
@@ -68,32 +102,8 @@ QUANTITIES: dict[str, Quantity] = {
     "value": _q("Value", "Unknown", "A value without a known quantity"),
 }
 
-# UCUM codes in use; observationType follows from the result's JSON type (see observation_type).
-UNITS: dict[str, str] = {
-    "Cel": "degree Celsius",
-    "%": "percent",
-    "hPa": "hectopascal",
-    "Pa": "pascal",
-    "ug/m3": "microgram per cubic metre",
-    "[ppm]": "parts per million",
-    "lx": "lux",
-    "W": "watt",
-    "kW": "kilowatt",
-    "V.A": "volt-ampere",
-    "V": "volt",
-    "mV": "millivolt",
-    "A": "ampere",
-    "Hz": "hertz",
-    "W.h": "watt hour",
-    "kW.h": "kilowatt hour",
-    "1": "one (dimensionless)",
-    "dB[mW]": "decibel-milliwatt",
-    "dB": "decibel",
-    "km/h": "kilometre per hour",
-    "/h": "per hour",
-    "{count}": "count",
-    "{vehicles}": "vehicles",
-}
+# The UCUM codes in use live in adapters.units (one table for every adapter); re-exported here.
+UNITS = _UNITS
 
 OM = "http://www.opengis.net/def/observationType/OGC-OM/2.0/"
 

@@ -170,6 +170,14 @@ def _ingest_metrics(stats: IngestStats, now: float) -> Iterable[Metric]:
     for cause, count in sorted(stats.dead_lettered.items()):
         dead.add_metric([cause], count)
     yield dead
+    by_adapter = CounterMetricFamily(
+        "twinhub_adapter_messages",
+        "Messages each adapter read, by outcome (readings, consumed, no_readings, invalid).",
+        labels=["adapter", "outcome"],
+    )
+    for (adapter, outcome), count in sorted(stats.adapters.items()):
+        by_adapter.add_metric([adapter, outcome], count)
+    yield by_adapter
     yield _gauge(
         "twinhub_ingest_buffer_depth",
         "Messages received and not yet committed or rejected.",

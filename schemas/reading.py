@@ -30,6 +30,7 @@ class Reading:
     sensor_model: str | None = None  # becomes the Sensor (one per model)
     location: dict[str, Any] | None = None  # GeoJSON geometry of the device, when the payload has one
     parameters: dict[str, Any] | None = None  # Observation parameters (rssi, uptime, ...)
+    stream_properties: dict[str, Any] = field(default_factory=dict)  # e.g. the payload path it came from
 
     @property
     def stream_key(self) -> str:

@@ -26,6 +26,7 @@ HANDLER_FAILED = "handler_failed"  # a handler raised something other than Inges
 OVERSIZED = "oversized"
 NO_HANDLER = "no_handler"
 REJECTED = "rejected"  # the database refused the row (after isolating it)
+NO_READINGS = "no_readings"  # an adapter read the message and found no measurement in it
 
 
 class IngestError(Exception):

@@ -64,10 +64,15 @@ class Provisioner:
             r.stream_key: {
                 "name": _stream_name(r),
                 "description": f"{QUANTITIES[_quantity_key(r)].description} ({r.adapter} device {r.device})",
-                "unit_of_measurement": _json(_unit(r.unit)),
+                "unit_of_measurement": _json(_unit(r.unit, r.value)),
                 "observation_type": observation_type(r.value, r.unit),
                 "properties": _json(
-                    {"quantity": r.quantity, "stream": r.stream or r.quantity, **self.labels}
+                    {
+                        "quantity": r.quantity,
+                        "stream": r.stream or r.quantity,
+                        **r.stream_properties,
+                        **self.labels,
+                    }
                 ),
                 "thing_id": things[r.device_key],
                 "sensor_id": sensors[_model_key(r)],
@@ -156,14 +161,22 @@ def _model_key(reading: Reading) -> str:
 
 
 def _stream_name(reading: Reading) -> str:
+    device = reading.device_name or reading.device
+    if _quantity_key(reading) == "value" and reading.stream:
+        return f"{device} {reading.stream}"  # an unknown key: named after the key itself
     quantity: Quantity = QUANTITIES[_quantity_key(reading)]
     suffix = f" ({reading.stream})" if reading.stream else ""
-    return f"{reading.device_name or reading.device} {quantity.name}{suffix}"
+    return f"{device} {quantity.name}{suffix}"
 
 
-def _unit(code: str | None) -> dict[str, Any]:
+# A number whose unit no table knows: the unit is stated as unknown, not left null (docs/adapters.md).
+UNKNOWN_UNIT = {"name": "unknown", "symbol": None, "definition": None}
+
+
+def _unit(code: str | None, value: Any = None) -> dict[str, Any]:
     if code is None:
-        return {"name": None, "symbol": None, "definition": None}
+        numeric = isinstance(value, int | float) and not isinstance(value, bool)
+        return dict(UNKNOWN_UNIT) if numeric else {"name": None, "symbol": None, "definition": None}
     return {"name": UNITS.get(code, code), "symbol": code, "definition": UCUM}
 
 

@@ -55,6 +55,8 @@ class IngestStats:
     batches: int = 0
     echoes: int = 0  # notifications seen on create topics and ignored
     dead_lettered: Counter[str] = field(default_factory=Counter)  # by cause
+    # adapter messages by (adapter, outcome): "readings", "consumed", "no_readings", "invalid"
+    adapters: Counter[tuple[str, str]] = field(default_factory=Counter)
     db_retries: int = 0
     last_progress: float = 0.0  # time.monotonic() of the last finished batch
     connected: Callable[[], bool] = lambda: False  # whether the broker connection is up
@@ -77,6 +79,7 @@ class IngestStats:
             "batches": self.batches,
             "echoes": self.echoes,
             "dead_lettered": dict(self.dead_lettered),
+            "adapters": {f"{name}/{outcome}": n for (name, outcome), n in sorted(self.adapters.items())},
             "db_retries": self.db_retries,
             "connected": self.connected(),
             "buffer_depth": self.buffer_depth(),

@@ -47,9 +47,9 @@ class IngestService:
         self.settings = settings
         self.dispatcher = Dispatcher(settings.max_body_bytes)
         register_sta(self.dispatcher)
-        for line in register_adapters(self.dispatcher.register, settings):
-            log.info("ingest adapter %s", line)
         self.stats = IngestStats()
+        for line in register_adapters(self.dispatcher.register, settings, self.stats.adapters):
+            log.info("ingest adapter %s", line)
         self.client = MqttClient(settings, [], self._deliver, client_id)
         outlets = Outlets(self.client.done, self._dead_letter, committed, self.client.is_current)
         self.writer = BatchWriter(

@@ -12,7 +12,7 @@ from adapter_helpers import FUZZ, JSON, context, message, mutated, parse_or_fail
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters.base import AdapterError, instant
+from adapters.base import AdapterError, Consumed, instant
 from adapters.shelly import ADAPTER
 from schemas.reading import Reading
 
@@ -102,8 +102,9 @@ def test_partial_status_reads_only_present_keys() -> None:
         b'{"id": 1, "src": "shellyplusplugs-e86beae1e3c4", "result": {}}',
     ],
 )
-def test_other_frames_give_no_readings(payload: bytes) -> None:
-    assert ADAPTER.parse(message(PLUG, payload=payload), context()) == []
+def test_other_frames_are_consumed_without_readings(payload: bytes) -> None:
+    with pytest.raises(Consumed, match="carries no status"):
+        ADAPTER.parse(message(PLUG, payload=payload), context())
 
 
 @pytest.mark.parametrize(

@@ -76,10 +76,20 @@ def test_summer_time_custom_section_unknown_keys_and_channels() -> None:
     when = instant(datetime(2026, 7, 1, 6, 0, tzinfo=UTC))  # CEST
     assert readings == [
         Reading("tasmota", "4711", "energy", 5.5, "kW.h", when, "Total_in"),
-        Reading("tasmota", "4711", "value", 61.5, None, when, "Heat/Flow_temp"),
+        Reading("tasmota", "4711", "air_temperature", 61.5, "Cel", when, "Flow_temp"),
         Reading("tasmota", "boiler", "active_power", 12, "W", when, "Power/1"),
         Reading("tasmota", "boiler", "active_power", 0, "W", when, "Power/2"),
         Reading("tasmota", "boiler", "value", 3, None, when, "ENERGY/Custom"),
+        Reading(
+            "tasmota",
+            "boiler",
+            "air_temperature",
+            21.3,
+            "Cel",
+            when,
+            "AM2301/Temperature",
+            stream_properties={"sensor": "AM2301"},
+        ),
     ]
 
 
@@ -87,7 +97,7 @@ def test_named_sml_section_without_meter_id_and_explicit_offset() -> None:
     payload = sensor("2026-03-05T11:15:00+00:00", Gas={"Count": 12.5})
     readings = ADAPTER.parse(message(METER, payload=payload), context({"sml_sections": ["Gas"]}))
     when = instant(datetime(2026, 3, 5, 11, 15, tzinfo=UTC))
-    assert readings == [Reading("tasmota", "hichi-ir-meter", "value", 12.5, None, when, "Gas/Count")]
+    assert readings == [Reading("tasmota", "hichi-ir-meter", "pulse_count", 12.5, "{count}", when, "Count")]
 
 
 def test_unsynced_clock_falls_back_to_receive_time() -> None:

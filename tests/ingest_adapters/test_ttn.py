@@ -56,7 +56,6 @@ def reading(quantity: str, value: Any, unit: str | None, stream: str | None = No
 def test_sample_uplink() -> None:
     assert ADAPTER.parse(message(SAMPLE), context()) == [
         reading("battery_voltage", 3.055, "V"),
-        reading("value", 3, None, "Bat_status"),
         reading("relative_humidity", 48.7, "%"),
         reading("temperature", 21.44, "Cel", "TempC_DS"),
         reading("air_temperature", 21.62, "Cel"),
@@ -67,13 +66,14 @@ def test_unknown_model_network_time_location_and_best_gateway() -> None:
     document = uplink()
     up = document["uplink_message"]
     up["version_ids"]["model_id"] = "mystery"
-    up["decoded_payload"] = {"TempC_SHT": 20, "flag": True, "nested": {"a": 1}}
+    up["decoded_payload"] = {"TempC_SHT": 20, "flag": True, "nested": {"a": "x"}, "Bat_status": 2}
     up["rx_metadata"] = [{"rssi": -120, "snr": 1}, {"gateway_ids": {"gateway_id": "gw"}, "rssi": -80}]
     up["locations"] = {"user": {"latitude": 51.05, "longitude": 3.72, "source": "SOURCE_REGISTRY"}}
     del document["received_at"]
     [only] = parse(document)
     network_time = datetime(2026, 3, 5, 10, 14, 7, 705126, tzinfo=UTC)
-    assert (only.quantity, only.value, only.unit, only.stream) == ("value", 20, None, "TempC_SHT")
+    assert (only.quantity, only.value, only.unit, only.stream) == ("air_temperature", 20, "Cel", "TempC_SHT")
+    assert only.stream_properties == {"path": "TempC_SHT"}
     assert only.phenomenon_time == (network_time, network_time)
     assert only.result_time is None
     assert only.location == {"type": "Point", "coordinates": [3.72, 51.05]}
