@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.fields import is_number
-from adapters.keys import KEYS, Term, is_measured, measurement, normalise
+from adapters.keys import KEYS, UNKNOWN, Term, is_measured, measurement, normalise, with_unit
 from adapters.vocabulary import COUNT_UNITS
 
 MAX_DEPTH = 6  # codec outputs nest two or three levels; deeper is not a reading
@@ -36,7 +36,9 @@ def flatten(document: dict[str, Any], prefix: str = "", depth: int = 0) -> Itera
     """(dotted path, leaf value) of every leaf under the objects of a JSON object."""
     for key, value in document.items():
         path = f"{prefix}{key}"
-        if isinstance(value, dict):
+        if isinstance(value, dict) and is_number(value.get("value")) and isinstance(value.get("unit"), str):
+            yield path, value  # a value with its unit (Decentlab codecs): one leaf
+        elif isinstance(value, dict):
             if depth < MAX_DEPTH:
                 yield from flatten(value, f"{path}.", depth + 1)
         else:
@@ -54,7 +56,7 @@ def values(document: dict[str, Any]) -> list[Value]:
         leaf = path.rsplit(".", 1)[-1]
         if not is_measured(normalise(leaf)):
             continue  # an id, link counter or flag, also when nested (`device.id`)
-        measured = measurement(path, raw)
+        measured = _with_stated_unit(path, raw) if isinstance(raw, dict) else measurement(path, raw)
         if measured is None:
             continue
         term, number = measured
@@ -66,6 +68,15 @@ def values(document: dict[str, Any]) -> list[Value]:
             stream = None
         found.append(Value(path, term, number, stream))
     return found
+
+
+def _with_stated_unit(path: str, leaf: dict[str, Any]) -> tuple[Term, float] | None:
+    """A `{"value": n, "unit": "..."}` leaf; a unit the table does not know makes it unknown."""
+    measured = measurement(path, leaf["value"])
+    if measured is None:
+        return None
+    found = with_unit(measured[0], leaf["unit"]) if measured[0] is not UNKNOWN else None
+    return (found or UNKNOWN), measured[1]
 
 
 def position(document: dict[str, Any]) -> dict[str, Any] | None:

@@ -228,8 +228,8 @@ def _entity(config: dict[str, Any], config_topic: str, component: str, object_id
         "unit": None if binary else unit,
         "state_class": _text(config, "state_class"),
         "stream_properties": stream_properties,
-        "payload_on": _text(config, "payload_on") or "ON" if binary else None,
-        "payload_off": _text(config, "payload_off") or "OFF" if binary else None,
+        "payload_on": _payload(config, "payload_on", "ON") if binary else None,
+        "payload_off": _payload(config, "payload_off", "OFF") if binary else None,
     }
 
 
@@ -291,13 +291,20 @@ def _result(value: Any, field: str) -> Any:
     return value
 
 
+def _payload(config: dict[str, Any], key: str, default: str) -> str | bool:
+    """payload_on/payload_off: a string, or a boolean as Zigbee2MQTT announces them."""
+    value = config.get(key, default)
+    if not isinstance(value, str | bool):
+        raise _fail(key, "is not a string or a boolean")
+    return value
+
+
 def _binary(entity: dict[str, Any], value: Any) -> Any:
     """A binary_sensor's state as a boolean when it is payload_on/payload_off."""
-    text = str(value) if not isinstance(value, bool) else value
-    if text == entity.get("payload_on"):
-        return True
-    if text == entity.get("payload_off"):
-        return False
+    for key, truth in (("payload_on", True), ("payload_off", False)):
+        expected = entity.get(key)
+        if value == expected or (not isinstance(value, bool) and str(value) == str(expected)):
+            return truth
     return value
 
 

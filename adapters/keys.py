@@ -45,7 +45,10 @@ ALIASES: dict[str, tuple[str | None, tuple[str, ...]]] = {
         ("humidity", "hum", "rh", "relative_humidity", "relativehumidity", "air_humidity", "humi"),
     ),
     "dew_point": ("Cel", ("dew_point", "dewpoint", "dew_point_temperature")),
-    "air_pressure": ("hPa", ("pressure", "air_pressure", "barometric_pressure", "baro", "atm_pressure")),
+    "air_pressure": (
+        "hPa",
+        ("pressure", "air_pressure", "barometric_pressure", "baro", "barometer", "atm_pressure"),
+    ),
     "sea_level_pressure": ("hPa", ("sea_pressure", "sea_level_pressure", "pressure_sea_level")),
     "co2": ("[ppm]", ("co2", "carbon_dioxide", "e_co2", "eco2", "co2_concentration")),
     "tvoc": ("[ppb]", ("tvoc", "voc", "total_voc")),
@@ -63,7 +66,10 @@ ALIASES: dict[str, tuple[str | None, tuple[str, ...]]] = {
         ("illuminance", "illumination", "light", "lux", "light_intensity", "ill", "luminosity"),
     ),
     "uv_index": ("1", ("uv_index", "uvi", "uv")),
-    "sound_level": ("dB", ("sound_level", "noise", "sound", "laeq", "la", "lai", "noise_level")),
+    "sound_level": (
+        "dB",
+        ("sound_level", "noise", "sound", "laeq", "la", "lai", "laimax", "lamax", "noise_level"),
+    ),
     "motion": ("{count}", ("motion", "pir", "motion_count", "pir_count")),
     "presence": (None, ("occupancy", "presence", "occupied")),
     "distance": ("mm", ("distance", "range", "dist")),
@@ -211,6 +217,12 @@ def term(key: str) -> Term | None:
     if found is None and _INDEXED.fullmatch(normalised):  # `Temperature1`, `power2`: a channel
         found = term(normalised.rstrip("0123456789"))
     return found or UNKNOWN
+
+
+def with_unit(found: Term, spelling: str) -> Term | None:
+    """The term in a unit a payload states as text; None when the unit table does not know it."""
+    unit = ucum(spelling)
+    return None if unit is None else _with_unit(found, unit)
 
 
 def measurement(key: str, value: Any) -> tuple[Term, float] | None:

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from adapters.base import Adapter, AdapterContext, AdapterError, Message, instant
+from adapters.keys import term
 from schemas.reading import Reading
 
 NAME = "senml"
@@ -208,6 +209,12 @@ def _sum(record: dict[str, Any], base: _Base, code: str | None, at: str) -> tupl
     return total, _unit(code, at)
 
 
+def _vocabulary_quantity(measurement: str) -> str:
+    """The quantity the field vocabulary gives a record name (`urn:dev:ow:...:voltage`)."""
+    found = term(measurement)
+    return found.quantity if found is not None else "value"
+
+
 def _stream(measurement: str, quantity: str) -> str | None:
     return measurement if measurement and measurement != quantity else None
 
@@ -220,7 +227,7 @@ def _record_readings(record: dict[str, Any], base: _Base, message: Message, at: 
     value, total = _value(record, base, at), _sum(record, base, code, at)
     if value is None and total is None:
         raise _fail(at, "has neither a value nor a sum")
-    quantity = QUANTITY_BY_NAME.get(measurement.lower(), "value")
+    quantity = QUANTITY_BY_NAME.get(measurement.lower()) or _vocabulary_quantity(measurement)
     readings: list[Reading] = []
     if value is not None:
         result, numeric = value

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from adapters.base import Adapter, AdapterContext, AdapterError, Message
+from adapters.keys import term
 from schemas.reading import Reading
 
 NAME = "sensor_community"
@@ -25,10 +26,10 @@ VALUES = "sensordatavalues"
 
 # measure (the value type without its sensor prefix) -> (quantity, UCUM unit)
 MEASURES: dict[str, tuple[str, str]] = {
-    "P0": ("value", "ug/m3"),  # PM1; the vocabulary has no pm1 quantity
+    "P0": ("pm1", "ug/m3"),
     "P1": ("pm10", "ug/m3"),
     "P2": ("pm2_5", "ug/m3"),
-    "P4": ("value", "ug/m3"),  # PM4 (SPS30)
+    "P4": ("pm4", "ug/m3"),  # SPS30
     "temperature": ("air_temperature", "Cel"),
     "humidity": ("relative_humidity", "%"),
     "pressure": ("air_pressure", "Pa"),
@@ -43,7 +44,19 @@ MODELS: dict[str, str] = {
     "NPM": "Tera NextPM",
 }
 
-NOT_OBSERVATIONS = frozenset({"samples", "min_micro", "max_micro", "interval", "GPS_lat", "GPS_lon"})
+NOT_OBSERVATIONS = frozenset(
+    {
+        "samples",
+        "min_micro",
+        "max_micro",
+        "interval",
+        "GPS_lat",
+        "GPS_lon",
+        "GPS_height",
+        "GPS_date",
+        "GPS_time",
+    }
+)
 
 
 def _fail(field: str, message: str) -> AdapterError:
@@ -138,7 +151,9 @@ def _mapping(value_type: str) -> tuple[str, str | None, str | None]:
         return (*MEASURES[value_type], None)
     if measure in MEASURES:
         return (*MEASURES[measure], MODELS.get(prefix, prefix))
-    return "value", None, None
+    found = term(value_type)  # DNMS_noise_LAeq, noise_level, ...: the field vocabulary
+    model = MODELS.get(prefix, prefix) if measure and prefix[:1].isupper() else None
+    return (found.quantity, found.unit, model) if found is not None else ("value", None, None)
 
 
 def _reading(value_type: str, field: str, raw: Any, base: dict[str, Any]) -> Reading | None:

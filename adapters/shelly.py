@@ -64,8 +64,20 @@ EMDATA: Table = {
     "total_act_ret": ("energy_returned", "W.h"),
 }
 
+# Sensor components (Plus/Gen3 H&T, the Plus add-on, Plus Smoke, ...)
+TEMPERATURE: Table = {"tC": ("air_temperature", "Cel")}
+HUMIDITY: Table = {"rh": ("relative_humidity", "%")}
+DEVICEPOWER: Table = {"battery.V": ("battery_voltage", "V"), "battery.percent": ("battery", "%")}
+ILLUMINANCE: Table = {"lux": ("illuminance", "lx")}
+VOLTMETER: Table = {"voltage": ("analog_input", "V")}
+
 # component type (the part of "switch:0" before the colon) -> its table
 COMPONENTS: dict[str, Table] = {
+    "temperature": TEMPERATURE,
+    "humidity": HUMIDITY,
+    "devicepower": DEVICEPOWER,
+    "illuminance": ILLUMINANCE,
+    "voltmeter": VOLTMETER,
     "switch": SWITCH,
     "pm1": SWITCH,
     "em": EM,

@@ -58,6 +58,10 @@ UNITS: dict[str, str] = {
     "min": "minute",
     "h": "hour",
     "mm/h": "millimetre per hour",
+    "L/min": "litre per minute",
+    "m3/h": "cubic metre per hour",
+    "bar": "bar",
+    "W/m2": "watt per square metre",
     "{count}": "count",
     "{vehicles}": "vehicles",
 }
@@ -111,6 +115,9 @@ UNIT_ALIASES: dict[str, str] = {
     "pH": "[pH]",
     "count": "{count}",
     "/": "1",
+    "m³/h": "m3/h",
+    "W/m²": "W/m2",
+    "l/min": "L/min",
 }
 _LOWER = {alias.lower(): code for alias, code in UNIT_ALIASES.items()}
 

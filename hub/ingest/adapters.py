@@ -20,9 +20,10 @@ from adapters.base import Message as AdapterMessage
 from hub.config import Settings
 from hub.ingest.dispatch import INVALID, NO_READINGS, Handler, IngestError, PendingObservation
 
-# Zigbee2MQTT is what publishes most Home Assistant discovery configs; its state topics are where
-# the announced readings arrive, so they are listened to by default next to the discovery topics.
-EXTRA_DEFAULT_TOPICS = {"home_assistant": ("zigbee2mqtt/+",)}
+# Zigbee2MQTT and ESPHome publish most Home Assistant discovery configs; their state topics are
+# where the announced readings arrive, so they are listened to by default next to the discovery
+# topics (others through `adapter_topics`).
+EXTRA_DEFAULT_TOPICS = {"home_assistant": ("zigbee2mqtt/+", "+/sensor/+/state", "+/binary_sensor/+/state")}
 
 
 def adapter_handler(

@@ -66,10 +66,10 @@ def test_other_sensors_gps_and_no_interval() -> None:
     )
     readings = parse(document)
     assert [(r.quantity, r.value, r.unit, r.stream, r.sensor_model) for r in readings] == [
-        ("value", 3.1, "ug/m3", "PMS_P0", "Plantower PMS"),
+        ("pm1", 3.1, "ug/m3", "PMS_P0", "Plantower PMS"),
         ("relative_humidity", 55.0, "%", "SHT3X_humidity", "SHT3X"),
         ("air_temperature", 4.2, "Cel", "temperature", None),
-        ("value", 41.5, None, "noise_level", None),
+        ("sound_level", 41.5, "dB", "noise_level", None),
     ]
     assert {r.device for r in readings} == {"esp8266-42"}
     assert readings[0].phenomenon_time == (RECEIVED_AT, RECEIVED_AT)
