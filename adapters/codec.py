@@ -63,7 +63,8 @@ def values(document: dict[str, Any]) -> list[Value]:
         if term.unit in COUNT_UNITS and float(number).is_integer():
             number = int(number)  # Protobuf JSON and JavaScript give every number as a double
         stream: str | None = path
-        if KEYS.get(normalise(path)) == term and term.quantity not in plain:
+        known = KEYS.get(normalise(path))
+        if known is not None and known.quantity == term.quantity and term.quantity not in plain:
             plain.add(term.quantity)
             stream = None
         found.append(Value(path, term, number, stream))
@@ -82,9 +83,10 @@ def _with_stated_unit(path: str, leaf: dict[str, Any]) -> tuple[Term, float] | N
 def position(document: dict[str, Any]) -> dict[str, Any] | None:
     """A GeoJSON Point from latitude/longitude keys at the top or in a gps/location object."""
     for name in POSITION_OBJECTS:
-        holder = document.get(name) if name else document
-        if not isinstance(holder, dict):
+        found = document.get(name) if name else document
+        if not isinstance(found, dict):
             continue
+        holder = {str(key).lower(): value for key, value in found.items()}
         latitude = next((holder[k] for k in LATITUDES if is_number(holder.get(k))), None)
         longitude = next((holder[k] for k in LONGITUDES if is_number(holder.get(k))), None)
         if latitude is None or longitude is None:

@@ -161,9 +161,11 @@ def _sensor(name: str, block: dict[str, Any], settings: dict[str, str]) -> list[
     for key, value in block.items():
         if key in NOT_MEASURED or isinstance(value, dict):
             continue
-        measured = measurement(f"{kind}_{key}", value)
+        measured = measurement(key, value)
         if measured is None:
             continue
+        if measured[0] is not UNKNOWN:  # the block qualifies a known key (a DS18B20 is a probe)
+            measured = measurement(f"{kind}_{key}", value) or measured
         found, number = measured
         if (kind, key) in BLOCK_UNITS:
             found = Term(found.quantity, BLOCK_UNITS[kind, key])

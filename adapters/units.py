@@ -162,7 +162,7 @@ SUFFIXES: dict[str, str] = {
 # the default only within its dimension (a `_v` key of a percentage quantity is a voltage).
 DIMENSIONS: dict[str, str] = {
     **dict.fromkeys(("Cel", "[degF]", "K"), "temperature"),
-    **dict.fromkeys(("hPa", "Pa", "kPa", "mm[Hg]", "[in_i'Hg]"), "pressure"),
+    **dict.fromkeys(("hPa", "Pa", "kPa", "bar", "mm[Hg]", "[in_i'Hg]"), "pressure"),
     **dict.fromkeys(("V", "mV"), "voltage"),
     **dict.fromkeys(("A", "mA"), "current"),
     **dict.fromkeys(("W", "kW"), "power"),
