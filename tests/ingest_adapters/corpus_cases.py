@@ -129,3 +129,9 @@ def mismatches(readings: list[Reading], case: Case, received_at: datetime = RECE
     if case.location is not None and not any(r.location == case.location for r in readings):
         problems.append(f"no reading located at {case.location}")
     return problems
+
+
+def sta_message(case: Case, datastream: int) -> tuple[str, bytes]:
+    """The topic and payload of a native STA case, bound to an existing Datastream."""
+    topic = case.topic.replace("{datastream}", str(datastream))
+    return topic, case.payload.replace(b'"{datastream}"', str(datastream).encode())

@@ -7,9 +7,19 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from corpus_cases import Case, load_cases, mismatches, read
+from corpus_cases import (
+    RECEIVED_AT,
+    Case,
+    expected_time,
+    load_cases,
+    mismatches,
+    read,
+    same_value,
+    sta_message,
+)
 
 from adapters.vocabulary import QUANTITIES, UNITS
+from hub.ingest.sta import create_observation
 
 CASES = load_cases()
 ADAPTER_CASES = [case for case in CASES if case.family != "sta"]
@@ -36,3 +46,22 @@ def test_every_family_has_ten_different_devices() -> None:
     for family in families:
         names = [case.name for case in CASES if case.family == family]
         assert len(names) == len(set(names))
+
+
+STA_CASES = [case for case in CASES if case.family == "sta"]
+
+
+@pytest.mark.parametrize("case", STA_CASES, ids=[case.id for case in STA_CASES])
+def test_corpus_sta_create_gives_its_observation(case: Case) -> None:
+    topic, payload = sta_message(case, 7)
+    [pending] = create_observation(topic, payload, RECEIVED_AT)
+    [want] = case.expected
+    assert pending.datastream_id == 7
+    assert same_value(pending.result, want["result"])
+    if want["phenomenonTime"] == "received":
+        assert pending.phenomenon_time is None  # the writer stamps the receive time
+    else:
+        assert pending.phenomenon_time == tuple(expected_time(t) for t in want["phenomenonTime"])
+    if "resultTime" in want:
+        assert pending.result_time == expected_time(want["resultTime"])
+    assert pending.parameters == want.get("parameters", pending.parameters)
