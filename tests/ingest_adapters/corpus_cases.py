@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -71,10 +71,19 @@ def load_cases() -> list[Case]:
     return cases
 
 
+def received_offset(text: str) -> timedelta | None:
+    """For "received" or "received-60s" (a time relative to reception, SenML): the offset."""
+    if not text.startswith("received"):
+        return None
+    rest = text.removeprefix("received").removesuffix("s")
+    return timedelta(seconds=float(rest)) if rest else timedelta(0)
+
+
 def expected_time(text: str, received_at: datetime = RECEIVED_AT) -> datetime:
-    """An expected phenomenonTime: ISO 8601, or "received" for payloads without a time."""
-    if text == "received":
-        return received_at
+    """An expected phenomenonTime: ISO 8601, or relative to the receive time ("received-60s")."""
+    offset = received_offset(text)
+    if offset is not None:
+        return received_at + offset
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
