@@ -202,13 +202,17 @@ OPERATORS = {
 }
 
 
+def _step(document: Any, step: str | int) -> Any:
+    """One accessor of a value_json path; MISSING when the document has no such key or index."""
+    if isinstance(step, int):
+        return document[step] if isinstance(document, list) and step < len(document) else MISSING
+    return document[step] if isinstance(document, dict) and step in document else MISSING
+
+
 def _lookup(document: Any, path: tuple[str | int, ...]) -> Any:
     for step in path:
-        if (isinstance(step, int) and isinstance(document, list) and step < len(document)) or (
-            isinstance(step, str) and isinstance(document, dict) and step in document
-        ):
-            document = document[step]
-        else:
+        document = _step(document, step)
+        if document is MISSING:
             return MISSING
     return document
 

@@ -189,5 +189,5 @@ ADAPTER = Adapter(
     name=NAME,
     topics=("v3/+/devices/+/up",),
     parse=parse,
-    description="The Things Stack (TTN v3) uplinks: normalized_payload, else decoded_payload via the vocabulary",
+    description="The Things Stack (TTN v3) uplinks: normalized_payload, else decoded_payload by vocabulary",
 )

@@ -4,6 +4,7 @@ adapters' pure functions. Shared by the pure test and the end-to-end test throug
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from dataclasses import dataclass
@@ -92,10 +93,8 @@ def read(case: Case, received_at: datetime = RECEIVED_AT) -> list[Reading]:
     adapter = ADAPTERS[case.family]
     context = AdapterContext(timezone=ZoneInfo(case.timezone))
     for topic, payload in case.before:
-        try:
+        with contextlib.suppress(Consumed):
             adapter.parse(Message(topic, payload, received_at), context)
-        except Consumed:
-            pass
     return adapter.parse(Message(case.topic, case.payload, received_at), context)
 
 

@@ -31,7 +31,7 @@ from hub.ingest.adapters import EXTRA_DEFAULT_TOPICS
 from hub.mqtt.service import MQTT
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "mqtt"))
-from mqtt_helpers import Broker, Collector, hub_settings, publish_all, wait_for  # noqa: E402
+from mqtt_helpers import Broker, Collector, hub_settings, publish_all, wait_for
 
 CASES = load_cases()
 ADAPTER_CASES = [case for case in CASES if case.family != "sta"]
@@ -55,7 +55,11 @@ NO_READINGS: dict[str, tuple[str, Any]] = {
     "senml": ("senml/empty-pack", []),
     "shelly": (
         "shellyplus1-empty/events/rpc",
-        {"src": "shellyplus1-empty", "method": "NotifyStatus", "params": {"ts": 1772704800, "switch:0": {"output": True}}},
+        {
+            "src": "shellyplus1-empty",
+            "method": "NotifyStatus",
+            "params": {"ts": 1772704800, "switch:0": {"output": True}},
+        },
     ),
     "sensor_community": (
         "airrohr/esp8266-1/data",
@@ -215,7 +219,7 @@ def run(db_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     began = time.monotonic()
     result = asyncio.run(_scenario(db_dsn, directory))
     print(f"corpus end to end: {len(CASES)} cases in {time.monotonic() - began:.1f} s")
-    yield result
+    return result
 
 
 def _unit(expected: str | None, value: Any) -> dict[str, Any]:
@@ -249,13 +253,15 @@ def test_corpus_payload_is_stored_with_units_and_times(run: Run, case: Case) -> 
         found = [
             o
             for o in stream["observations"]
-            if same_value(o["result"], want["value"])
-            and _at(o["start"], want["time"], run)
+            if same_value(o["result"], want["value"]) and _at(o["start"], want["time"], run)
         ]
         if not found:
-            problems.append(f"{key}: no Observation {want['value']} at {want['time']}: {stream['observations']}")
+            problems.append(
+                f"{key}: no Observation {want['value']} at {want['time']}: {stream['observations']}"
+            )
     letters = [letter for topic, letter in run.dead_letters if letter["topic"] == case.topic]
-    assert problems == [] and letters == []
+    assert problems == []
+    assert letters == []
 
 
 @pytest.mark.parametrize("case", STA_CASES, ids=[case.id for case in STA_CASES])
