@@ -162,7 +162,9 @@ def _to_float(value: Any, default: float | None) -> float:
         if isinstance(value, bool) or value is MISSING or value is None:
             raise ValueError
         number = float(value)
-    except (TypeError, ValueError):
+        if not math.isfinite(number):
+            raise ValueError
+    except (TypeError, ValueError, OverflowError):
         if default is None:
             raise TemplateError(f"cannot convert {value!r:.30} to a number") from None
         return default

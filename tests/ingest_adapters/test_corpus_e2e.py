@@ -80,6 +80,13 @@ EMPTY_CONFIG = (
 )
 
 
+# A discovery config whose template is outside the supported forms: dead-lettered, template named.
+JINJA_CONFIG = (
+    "homeassistant/sensor/jinja_only/temperature/config",
+    {"stat_t": "jinja/only", "uniq_id": "jinja-only-t", "val_tpl": "{{ states('sensor.outside') | float }}"},
+)
+
+
 @dataclass
 class Run:
     """What one publishing run left: stored streams, dead letters, counters and the time window."""
@@ -184,9 +191,15 @@ async def _scenario(dsn: str, directory: Path) -> Run:
             datastream = await _sta_datastream(client)
             configs = [(t, p) for case in ADAPTER_CASES for t, p in case.before]
             configs.append((EMPTY_CONFIG[0], _json(EMPTY_CONFIG[1])))
-            publish_all(broker.port, configs)  # discovery first: the states need them
-            counts = service.stats.adapters
-            await wait_for(lambda: counts["home_assistant", "consumed"] >= len(configs), within=20)
+            publish_all(broker.port, [*configs, (JINJA_CONFIG[0], _json(JINJA_CONFIG[1]))])
+            counts = service.stats.adapters  # discovery first: the states need their configs
+            await wait_for(
+                lambda: (
+                    counts["home_assistant", "consumed"] >= len(configs)
+                    and counts["home_assistant", "invalid"] >= 1
+                ),
+                within=20,
+            )
             messages = [(case.topic, case.payload) for case in ADAPTER_CASES]
             messages += [sta_message(case, datastream) for case in STA_CASES]
             messages += [(topic, _json(payload)) for topic, payload in NO_READINGS.values()]
@@ -198,7 +211,7 @@ async def _scenario(dsn: str, directory: Path) -> Run:
                 lambda: service.stats.received >= total and service.stats.acknowledged >= total + 0,
                 within=30,
             )
-            await wait_for(lambda: len(collector.messages) >= len(NO_READINGS), within=10)
+            await wait_for(lambda: len(collector.messages) >= len(NO_READINGS) + 1, within=10)
             finished = datetime.now(UTC)
             metrics = await (await client.get("/metrics")).text()
             adapter_counts = dict(service.stats.adapters)
@@ -289,3 +302,10 @@ def test_message_without_readings_is_dead_lettered_and_counted(run: Run, adapter
     assert run.adapter_counts[adapter, "no_readings"] == 1
     line = f'twinhub_adapter_messages_total{{adapter="{adapter}",outcome="no_readings"}} 1.0'
     assert line in run.metrics
+
+
+def test_unsupported_template_is_dead_lettered_naming_it(run: Run) -> None:
+    letters = [letter for topic, letter in run.dead_letters if letter["topic"] == JINJA_CONFIG[0]]
+    assert [letter["cause"] for letter in letters] == ["invalid"]
+    assert "states('sensor.outside')" in letters[0]["reason"]
+    assert run.adapter_counts["home_assistant", "invalid"] == 1
