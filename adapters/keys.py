@@ -122,6 +122,7 @@ NOT_MEASURED = frozenset(
         *("sequence", "seq", "seq_no", "tx_power", "sensor_id", "meter_id", "ipso", "event", "events"),
         *("payload", "raw", "bytes", "data", "hex", "total_start_time", "temp_unit", "pressure_unit"),
         *("speed_unit", "i_flag", "s_flag", "pol", "message", "msg", "input", "output", "relay", "state"),
+        *("meter_number", "meter_no", "serial_no", "server_id"),
     }
 )
 NOT_MEASURED_ENDINGS = ("_id", "_version", "_ver", "_status", "_mode", "_flag", "_type", "_alarm", "_unit")

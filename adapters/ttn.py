@@ -22,6 +22,7 @@ from adapters import codec, ttn_normalized
 from adapters.base import Adapter, AdapterContext, Message, instant
 from adapters.fields import Fields
 from adapters.lorawan import Gateway, best_first
+from adapters.units import VALUE_WITH_UNIT
 from schemas.reading import Reading
 
 NAME = "ttn"
@@ -100,13 +101,20 @@ def _location(uplink: dict[str, Any]) -> dict[str, Any] | None:
 Row = tuple[str, str | None, str | None, Any, dict[str, Any]]  # quantity, unit, stream, value, extra
 
 
+def _table_number(raw: Any, field: str) -> Any:
+    """A number, or text holding one (older Dragino formatters write `"21.44"`)."""
+    if isinstance(raw, str) and (match := VALUE_WITH_UNIT.fullmatch(raw)) and not match.group(2):
+        return float(match.group(1))
+    return _number(raw, field)
+
+
 def _decoded(decoded: dict[str, Any], table: Table) -> list[Row]:
     """Rows of the decoded_payload: the model's table first, the vocabulary for the rest."""
     rows: list[Row] = []
     rest = {key: value for key, value in decoded.items() if key not in table}
     for key, raw in decoded.items():
         if key in table and raw is not None:
-            rows.append((*table[key], _number(raw, f"{DECODED}.{key}"), {}))
+            rows.append((*table[key], _table_number(raw, f"{DECODED}.{key}"), {}))
     for value in codec.values(rest):
         rows.append((value.term.quantity, value.term.unit, value.stream, value.value, {"path": value.path}))
     return rows
