@@ -106,7 +106,11 @@ UP = "uplink_message"
     [
         ((UP, "decoded_payload"), KeyError, "ttn: uplink_message.decoded_payload missing"),
         ((UP, "decoded_payload"), [1], "ttn: uplink_message.decoded_payload is not an object"),
-        ((UP, "decoded_payload", "BatV"), "3.0 volts", "ttn: uplink_message.decoded_payload.BatV is not a finite"),
+        (
+            (UP, "decoded_payload", "BatV"),
+            "3.0 volts",
+            "ttn: uplink_message.decoded_payload.BatV is not a finite",
+        ),
         ((UP,), KeyError, "ttn: uplink_message missing"),
         (("end_device_ids",), "x", "ttn: end_device_ids is not an object"),
         (("end_device_ids", "dev_eui"), 7, "ttn: end_device_ids.dev_eui is not a non-empty string"),
