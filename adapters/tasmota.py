@@ -77,7 +77,15 @@ BLOCK_UNITS: dict[tuple[str, str], str] = {
 }
 # The unit settings of the document (SetOption8, PressureUnit, SpeedUnit) by dimension
 UNIT_SETTINGS = {"temperature": "TempUnit", "pressure": "PressureUnit", "speed": "SpeedUnit"}
-SETTING_UNITS: dict[str, str] = {"C": "Cel", "F": "[degF]", "K": "K", "kn": "[kn_i]", "km/h": "km/h"}
+SETTING_UNITS: dict[str, str] = {
+    "C": "Cel",
+    "F": "[degF]",
+    "K": "K",
+    "km/h": "km/h",
+    "kn": "[kn_i]",
+    "ft/s": "[ft_i]/s",
+    "yd/s": "[yd_i]/s",
+}
 
 
 def _fail(field: str, message: str) -> AdapterError:

@@ -168,3 +168,41 @@ def test_mutated_samples_only_read_or_fail_cleanly(payload: bytes) -> None:
 @given(st.text(max_size=30))
 def test_random_times_only_read_or_fail_cleanly(time: str) -> None:
     outcome(sensor(time, ENERGY={"Power": 1}))
+
+
+@pytest.mark.parametrize(
+    ("settings", "block", "expected"),
+    [
+        ({"TempUnit": "F"}, {"Temperature": 70.3}, ("air_temperature", 70.3, "[degF]")),
+        ({"TempUnit": "C"}, {"Temperature": 21.3}, ("air_temperature", 21.3, "Cel")),
+        ({"PressureUnit": "inHg"}, {"Pressure": 29.92}, ("air_pressure", 29.92, "[in_i'Hg]")),
+        ({"PressureUnit": "mmHg"}, {"Pressure": 760.1}, ("air_pressure", 760.1, "mm[Hg]")),
+        ({"SpeedUnit": "kn"}, {"Speed": 12.5}, ("speed", 12.5, "[kn_i]")),
+        ({"SpeedUnit": "m/s"}, {"Speed": 3.2}, ("speed", 3.2, "m/s")),
+        ({"SpeedUnit": "ft/s"}, {"Speed": 9.0}, ("speed", 9.0, "[ft_i]/s")),
+    ],
+)
+def test_unit_settings_of_the_document(
+    settings: dict[str, str], block: dict[str, Any], expected: tuple[str, float, str]
+) -> None:
+    payload = sensor(SENSOR=block, **settings)
+    [reading] = ADAPTER.parse(message(PLUG, payload=payload), context())
+    assert (reading.quantity, reading.value, reading.unit) == expected
+
+
+def test_an_unknown_unit_setting_names_it() -> None:
+    payload = sensor(BME280={"Pressure": 1.0}, PressureUnit="furlongs")
+    with pytest.raises(AdapterError, match="PressureUnit"):
+        ADAPTER.parse(message(PLUG, payload=payload), context())
+
+
+def test_probes_are_named_by_their_id_and_text_only_blocks_give_nothing() -> None:
+    payload = sensor(**{"DS18B20-1": {"Id": "0316A2795E4A", "Temperature": 58.3}, "Switch1": "ON"})
+    [probe] = ADAPTER.parse(message(PLUG, payload=payload), context())
+    assert (probe.quantity, probe.stream, probe.unit) == (
+        "temperature",
+        "DS18B20:0316A2795E4A/Temperature",
+        "Cel",
+    )
+    assert probe.stream_properties == {"sensor": "DS18B20", "sensor_id": "0316A2795E4A"}
+    assert ADAPTER.parse(message(PLUG, payload=sensor(Switch1="ON")), context()) == []
