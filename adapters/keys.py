@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from adapters.fields import is_number
@@ -166,11 +167,13 @@ _SEPARATORS = re.compile(r"[^a-z0-9]+")
 _INDEXED = re.compile(r"[a-z_]{3,}[0-9]+")
 
 
+@lru_cache(maxsize=8192)
 def normalise(key: str) -> str:
     """`TempC_SHT` -> `temp_c_sht`, `PM2.5` -> `pm2_5`, `batteryVoltage` -> `battery_voltage`."""
     return _SEPARATORS.sub("_", _CAMEL.sub("_", key).lower()).strip("_")
 
 
+@lru_cache(maxsize=8192)
 def is_measured(normalised: str) -> bool:
     """False for keys that describe the device or its link (ids, counters, versions, flags)."""
     if normalised in NOT_MEASURED or normalised.endswith(NOT_MEASURED_ENDINGS):
@@ -207,6 +210,7 @@ def _match(tokens: list[str]) -> Term | None:
     return None
 
 
+@lru_cache(maxsize=8192)  # keys repeat message after message; the lookup is pure
 def term(key: str) -> Term | None:
     """What a key measures: a known Term, UNKNOWN, or None when it is not a measurement."""
     normalised = normalise(key)
