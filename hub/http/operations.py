@@ -13,6 +13,7 @@ import asyncpg
 import orjson
 from aiohttp import web
 
+from hub.errors import NotFoundError
 from hub.http import mutations
 from hub.http.context import AppState
 from hub.http.data_array_create import create_observations
@@ -81,11 +82,7 @@ async def get(state: AppState, request: StaRequest, conn: asyncpg.Connection | N
         estimate = state.settings.count_mode == "estimate"
         page = await read_page(db, path, query, state.dialect, fetched, expands, estimate_count=estimate)
     if path.property is not None:
-        value = property_value(page.rows[0], path.property)
-        if path.value:
-            text = value if isinstance(value, str) else orjson.dumps(value).decode()
-            return StaResponse(200, text, TEXT)
-        return StaResponse(200, {path.property.name: value})
+        return _property_response(path, property_value(page.rows[0], path.property))
     if path.ref:
         links = [{"@iot.selfLink": self_link(base, entity_type, row["id"])} for row in page.rows]
         return StaResponse(
@@ -100,6 +97,24 @@ async def get(state: AppState, request: StaRequest, conn: asyncpg.Connection | N
             return StaResponse(200, _collection(base, path, query, page, data))
         return StaResponse(200, data, media_type)
     return StaResponse(200, _collection(base, path, query, page, entities))
+
+
+def _property_response(path: ResourcePath, value: Any) -> StaResponse:
+    """A property, a member of one, or its $value; 204 No Content when it is null (OData 4.0
+    Part 1 §11.2.4.1 and §11.2.4.2: "If the property is single-valued and has the null value,
+    the service responds with 204 No Content")."""
+    assert path.property is not None
+    name = path.property.name
+    for member in path.members:
+        if not isinstance(value, dict) or member not in value:
+            raise NotFoundError(f"{path.target.entity_type.name}.{name} has no member '{member}'")
+        value, name = value[member], member
+    if value is None:
+        return StaResponse(204, None, None)
+    if path.value:
+        text = value if isinstance(value, str) else orjson.dumps(value).decode()
+        return StaResponse(200, text, TEXT)
+    return StaResponse(200, {name: value})
 
 
 def _continuation(query: Query, page: Page) -> Query:
