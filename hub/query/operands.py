@@ -177,7 +177,7 @@ def time_text(text: str, ctx: Ctx) -> Val:
     local = _LOCAL_INSTANT.search(text)
     if local is not None:  # the same rule as for unquoted date-times (hub/query/lexer.py)
         ctx.fail(
-            f"date-time {local.group()!r} in {text!r} has no offset: add Z for UTC or an offset such as +01:00"
+            f"date-time {local.group()!r} in {text!r} has no offset: add Z for UTC or an offset, e.g. +01:00"
         )
     return time_value(start, end, ctx)
 
