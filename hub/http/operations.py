@@ -95,8 +95,23 @@ async def get(state: AppState, request: StaRequest, conn: asyncpg.Connection | N
         data, media_type = format_collection(entity_type, query, page, entities, base, hidden)
         if isinstance(data, list):  # dataArray: grouped like a collection
             return StaResponse(200, _collection(base, path, query, page, data))
-        return StaResponse(200, data, media_type)
+        return _paged_format(data, media_type, _next_link(base, path, query, page), page.count)
     return StaResponse(200, _collection(base, path, query, page, entities))
+
+
+def _paged_format(data: Any, media_type: str, following: str | None, total: int | None) -> StaResponse:
+    """CSV or GeoJSON of one page, never silently cut short: the next page's link goes into a
+    `Link: <…>; rel="next"` header (RFC 8288), and for GeoJSON also into `@iot.nextLink` (and the
+    count into `@iot.count`) of the FeatureCollection, as in a JSON collection."""
+    headers = {} if following is None else {"Link": f'<{following}>; rel="next"'}
+    if isinstance(data, dict):  # GeoJSON: foreign members are allowed (RFC 7946 §6.1)
+        extra: dict[str, Any] = {}
+        if total is not None:
+            extra["@iot.count"] = total
+        if following is not None:
+            extra["@iot.nextLink"] = following
+        data = {**data, **extra}
+    return StaResponse(200, data, media_type, headers=headers)
 
 
 def _property_response(path: ResourcePath, value: Any) -> StaResponse:
@@ -133,11 +148,19 @@ def _collection(base: str, path: ResourcePath, query: Query, page: Page, items: 
     body: dict[str, Any] = {}
     if page.count is not None:
         body["@iot.count"] = page.count
-    if page.has_more:
-        # Absolute and complete in itself: some clients append only its query string (STA-NOTES 1).
-        body["@iot.nextLink"] = f"{base}/{path}?{format_query(_continuation(query, page))}"
+    following = _next_link(base, path, query, page)
+    if following is not None:
+        body["@iot.nextLink"] = following
     body["value"] = items
     return body
+
+
+def _next_link(base: str, path: ResourcePath, query: Query, page: Page) -> str | None:
+    """The absolute link to the next page, when entities remain."""
+    if not page.has_more:
+        return None
+    # Absolute and complete in itself: some clients append only its query string (STA-NOTES 1).
+    return f"{base}/{path}?{format_query(_continuation(query, page))}"
 
 
 _HANDLERS = {
