@@ -28,6 +28,7 @@ from hub.ingest.dispatch import (
     PendingObservation,
 )
 from hub.ingest.provision import Provisioner
+from hub.ingest.sta import create_inline
 from hub.store.observations import ObservationRow, features_for_streams, insert_observations
 
 # Errors that belong to the rows of a batch, not to the database being away.
@@ -128,8 +129,9 @@ def _describe(error: Exception) -> str:
 
 
 async def _write_items(conn: asyncpg.Connection, items: Sequence[Item]) -> Outcome:
-    links = await Links.load(conn, [p for _, pending in items for p in pending])
     outcome = Outcome()
+    items = await create_inline(conn, items, outcome.rejected)  # STA deep inserts (hub/ingest/sta.py)
+    links = await Links.load(conn, [p for _, pending in items for p in pending])
     kept: list[tuple[Message, list[ObservationRow]]] = []
     for message, pending in items:
         try:
