@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 import orjson
@@ -31,7 +31,7 @@ from hub.ingest.dispatch import (
     PendingObservation,
 )
 from hub.mqtt.topics import STA_CREATE_FILTERS, TopicError, parse_create_topic
-from hub.store.write import Writer, reference_id, split_body
+from hub.store.write import Change, Writer, reference_id, split_body
 from schemas.entities import ValidationError, validate_create
 from schemas.model import ENTITY_TYPES, OBSERVATION
 
@@ -118,11 +118,18 @@ def _links(navs: Mapping[str, Any], parent: tuple[str, int] | None) -> tuple[dic
     return links, inline
 
 
+class InlineOutcome(Protocol):
+    """Where create_inline reports: the refused messages, and the Changes of what it created."""
+
+    rejected: list[tuple[Message, IngestError]]
+    created: list[Change]
+
+
 async def create_inline(
-    conn: asyncpg.Connection, items: Sequence[Item], rejected: list[tuple[Message, IngestError]]
+    conn: asyncpg.Connection, items: Sequence[Item], outcome: InlineOutcome
 ) -> list[Item]:
     """Create the entities deep-inserted in STA creates and link their Observations to them; a
-    message whose entities cannot be created is added to `rejected` (its savepoint rolled back)."""
+    message whose entities cannot be created goes to `outcome.rejected` (its savepoint rolled back)."""
     if not any(p.inline for _, pending in items for p in pending):
         return list(items)
     kept: list[Item] = []
@@ -130,12 +137,14 @@ async def create_inline(
         if not any(p.inline for p in pending):
             kept.append((message, pending))
             continue
+        writer = Writer(conn, datetime.now(UTC))
         try:
             async with conn.transaction():
-                writer = Writer(conn, datetime.now(UTC))
                 kept.append((message, [await _created(writer, p) for p in pending]))
         except _ENTITY_ERRORS as error:
-            rejected.append((message, IngestError(INVALID, f"deep insert refused: {error}")))
+            outcome.rejected.append((message, IngestError(INVALID, f"deep insert refused: {error}")))
+            continue
+        outcome.created.extend(writer.changes)  # announced once the batch is committed
     return kept
 
 

@@ -123,8 +123,14 @@ async def test_create_with_a_deep_inserted_datastream_and_feature(
         },
     }
     body = suite_observation(Datastream=stream, FeatureOfInterest=feature_of_interest("A weather station."))
-    publish_all(broker.port, [("v1.1/Observations", orjson.dumps(body))])
-    stored = await arrived(hub, body["result"])
+    announced = Collector(broker.port, "v1.1/Datastreams")  # new entities are notified like HTTP creates
+    try:
+        publish_all(broker.port, [("v1.1/Observations", orjson.dumps(body))])
+        stored = await arrived(hub, body["result"])
+        await wait_for(lambda: announced.messages, within=10)
+    finally:
+        announced.close()
+    assert [payload["name"] for _, payload in announced.messages] == ["test datastream"]
     created = await get_ok(
         hub, f"Datastreams({stored['Datastream']['@iot.id']})?$expand=Thing,Sensor,ObservedProperty"
     )
