@@ -82,7 +82,7 @@ class Notifier:
         qos: int = 1,
         version_prefixes: tuple[str, ...] = (V11,),
         *,
-        select_topics: Sequence[str] = (),
+        selects: Sequence[str] = (),
         max_queue: int = 10_000,
         max_batch: int = 500,
         log_interval: float = 60.0,
@@ -94,7 +94,7 @@ class Notifier:
         self._base_url = base_url.rstrip("/")
         self._qos = qos
         self._prefixes = tuple(p.strip("/") for p in version_prefixes)
-        self._selects = select_forms(select_topics)  # `<topic>?$select=<form>` (topics_out.py)
+        self._selects = select_forms(selects)  # published as `<topic>?$select=<form>` (topics_out.py)
         self._queue: asyncio.Queue[Change] = asyncio.Queue(max_queue)
         self._max_batch = max_batch
         self._log_interval = log_interval
