@@ -121,6 +121,11 @@ class Settings(pydantic.BaseModel, frozen=True, extra="forbid"):
     mqtt_publish_v10: bool = Field(
         False, description="Also publish change notifications on the v1.0/... topic tree."
     )
+    mqtt_select_topics: tuple[str, ...] = Field(
+        ("result,phenomenonTime", "phenomenonTime,result"),
+        description="$select forms also published as <topic>?$select=<form> (STA 14.1; an external broker "
+        "does not tell the hub who subscribes to what); ';'-separated in the environment, ';' alone: none.",
+    )
     mqtt_qos: int = Field(1, ge=0, le=2, description="QoS of the ingest subscriptions and dead letters.")
     mqtt_notify_qos: int = Field(
         1,
@@ -309,6 +314,28 @@ class Settings(pydantic.BaseModel, frozen=True, extra="forbid"):
         if isinstance(value, str):  # TWINHUB_CORS_ORIGINS=https://a.example,https://b.example
             return tuple(origin.strip().rstrip("/") for origin in value.split(",") if origin.strip())
         return value
+
+    @field_validator("mqtt_select_topics", mode="before")
+    @classmethod
+    def _split_select_topics(cls, value: object) -> object:
+        if isinstance(value, str):  # TWINHUB_MQTT_SELECT_TOPICS=result,phenomenonTime;result
+            return tuple(form.strip() for form in value.split(";") if form.strip())
+        return value
+
+    @field_validator("mqtt_select_topics")
+    @classmethod
+    def _check_select_topics(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from schemas.model import ALL_TYPES  # names are checked against the model, as in $select
+
+        known = {p.name for t in ALL_TYPES for p in t.properties} | {"id", "@iot.id"}
+        forms = []
+        for form in value:
+            names = [name.strip() for name in form.split(",")]
+            unknown = [name for name in names if name not in known]
+            if unknown:
+                raise ValueError(f"{form!r}: {unknown[0]!r} is no property of any entity type")
+            forms.append(",".join(names))
+        return tuple(forms)
 
     @field_validator("adapters", mode="before")
     @classmethod

@@ -18,7 +18,7 @@ from typing import Annotated, Any, cast
 
 import pydantic
 
-from schemas.model import EntityType, Kind, Property
+from schemas.model import COMPLEX_OBSERVATION, MULTI_DATASTREAM, EntityType, Kind, Property
 
 
 class ValidationError(ValueError):
@@ -406,11 +406,41 @@ def _validate(
     return {info.alias or name: getattr(instance, name) for name, info in fields if name in given}
 
 
+def _multi_datastream(values: Mapping[str, object]) -> None:
+    """OGC 18-088 §10.2 (Table 26, req/multi-datastream/properties): a MultiDatastream's
+    observationType is fixed to OM_ComplexObservation; multiObservationDataTypes lists one
+    observationType URI (a string) per component."""
+    kind = values.get("observationType")
+    if kind is not None and kind != COMPLEX_OBSERVATION:
+        raise ValidationError(
+            "MultiDatastream.observationType", f"must be {COMPLEX_OBSERVATION}, not {_show(kind)}"
+        )
+    types = values.get("multiObservationDataTypes")
+    for index, item in enumerate(types if isinstance(types, list) else []):
+        if not isinstance(item, str) or not item:
+            where = f"MultiDatastream.multiObservationDataTypes[{index}]"
+            raise ValidationError(where, f"must be an observationType URI string, not {_json_type(item)}")
+
+
+# Rules across one entity's values that no single Kind expresses, by entity type name.
+_ENTITY_RULES: dict[str, Callable[[Mapping[str, object]], None]] = {
+    MULTI_DATASTREAM.name: _multi_datastream,
+}
+
+
+def _no_rule(values: Mapping[str, object]) -> None:
+    return None
+
+
 def validate_create(entity_type: EntityType, props: Mapping[str, object]) -> dict[str, object]:
     """Validate the properties of a create body; returns only the properties given, converted."""
-    return _validate(create_model_for(entity_type), entity_type, props)
+    values = _validate(create_model_for(entity_type), entity_type, props)
+    _ENTITY_RULES.get(entity_type.name, _no_rule)(values)
+    return values
 
 
 def validate_update(entity_type: EntityType, props: Mapping[str, object]) -> dict[str, object]:
     """Validate the properties of an update body (PATCH/PUT); returns only those given, converted."""
-    return _validate(update_model_for(entity_type), entity_type, props)
+    values = _validate(update_model_for(entity_type), entity_type, props)
+    _ENTITY_RULES.get(entity_type.name, _no_rule)(values)
+    return values

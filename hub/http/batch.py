@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import asyncpg
 from aiohttp import web
@@ -142,11 +142,18 @@ async def run_batch(
 ) -> dict[str, Any]:
     """Execute a JSON batch; the {"responses": [...]} document. `authorize` sees all the requests
     before any runs, and raises to refuse the batch."""
-    parts = parse_batch(body)
+    outcomes = await run_parts(state, parse_batch(body), base, authorize)
+    return {"responses": [outcome.entry for outcome in outcomes]}
+
+
+async def run_parts(
+    state: AppState, parts: list[Part], base: str, authorize: Callable[[list[Part]], None] | None = None
+) -> list[Outcome]:
+    """Execute the requests of a batch of either form, in order; one Outcome per request."""
     if authorize is not None:
         authorize(parts)
     context = _Context(base)
-    responses: list[dict[str, Any]] = []
+    results: list[Outcome] = []
     async with state.pool.acquire() as conn:
         for unit in _units(parts):
             if unit[0].group is None:
@@ -155,8 +162,8 @@ async def run_batch(
                 outcomes = await _run_group(state, conn, unit, context)
             for outcome in outcomes:
                 state.committed(outcome.changes)
-                responses.append(outcome.entry)
-    return {"responses": responses}
+                results.append(outcome)
+    return results
 
 
 class _Rollback(Exception):
@@ -213,11 +220,11 @@ async def _run(state: AppState, conn: asyncpg.Connection, part: Part, context: _
 def _request(part: Part, context: _Context) -> StaRequest:
     """The StaRequest of a part, with `$<id>` references resolved."""
     url = urlsplit(part.url)
-    path = url.path
-    if url.scheme:
-        base_path = urlsplit(context.base).path
-        if not path.startswith(base_path + "/"):
-            raise BadRequestError(f"url {part.url!r} is not below this service ({context.base})")
+    path = unquote(url.path)
+    base_path = urlsplit(context.base).path
+    if url.scheme and not path.startswith(base_path + "/"):
+        raise BadRequestError(f"url {part.url!r} is not below this service ({context.base})")
+    if path.startswith(base_path + "/"):  # absolute, or an absolute path (OData 4.0 Part 1 §11.7.2)
         path = path[len(base_path) + 1 :]
     path = _VERSION_PREFIX.sub("", path).lstrip("/")
     match = _REFERENCE.match(path)

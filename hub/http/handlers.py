@@ -13,6 +13,7 @@ from aiohttp import web
 from hub.auth.roles import ROLE_BY_METHOD, role_for
 from hub.errors import BadRequestError
 from hub.http.batch import Part, run_batch
+from hub.http.batch_multipart import MULTIPART_MIXED, run_multipart
 from hub.http.caching import cached_read
 from hub.http.context import AppState, service_root
 from hub.http.exchange import JSON, JSON_PATCH, StaRequest, StaResponse
@@ -107,18 +108,24 @@ async def handle_request(request: web.Request) -> web.StreamResponse:
 
 
 async def _handle_batch(request: web.Request, state: AppState, base: str) -> web.StreamResponse:
-    if request.content_type.startswith("multipart/"):
-        raise web.HTTPUnsupportedMediaType(
-            text="multipart batch requests are not supported: send a JSON batch "
-            '(Content-Type: application/json, {"requests": [...]} as in OData 4.01)'
-        )
-    body = await read_body(request)
+    """$batch in either form (§11.2): OData 4.0 multipart/mixed, or the OData 4.01 JSON batch."""
 
     def authorize(parts: list[Part]) -> None:
         # The batch needs every role its requests need, checked before any of them runs; a method
         # the hub does not serve needs none (its request answers 405).
         require(request, {ROLE_BY_METHOD[part.method] for part in parts if part.method in ROLE_BY_METHOD})
 
+    if request.content_type == MULTIPART_MIXED:
+        raw = await request.read()
+        content_type = request.headers.get("Content-Type", MULTIPART_MIXED)
+        text, media_type = await run_multipart(state, raw, content_type, base, authorize)
+        return web.Response(body=text.encode(), status=200, headers={"Content-Type": media_type})
+    if request.content_type.startswith("multipart/"):
+        raise web.HTTPUnsupportedMediaType(
+            text=f"send a batch as {MULTIPART_MIXED} (OData 4.0) or as {JSON} "
+            f'({{"requests": [...]}}, OData 4.01), not {request.content_type}'
+        )
+    body = await read_body(request)
     return to_web(StaResponse(200, await run_batch(state, body, base, authorize)))
 
 

@@ -281,9 +281,13 @@ def _property_path(entity_type: EntityType, prop: Property) -> Schema:
         "get": {
             "operationId": f"get{entity_type.name}_{prop.name}",
             "summary": f"Read {entity_type.name}.{prop.name}",
-            "responses": _responses({"200": _ok(f"{{{prop.name!r}: value}}", schema)}),
+            "responses": _responses({"200": _ok(f"{{{prop.name!r}: value}}", schema), "204": _NULL_VALUE}),
         },
     }
+
+
+# OData 4.0 Part 1 §11.2.4.1: a property whose value is null answers 204 without a body.
+_NULL_VALUE: Schema = {"description": "the value is null"}
 
 
 def _value_path(entity_type: EntityType, prop: Property) -> Schema:
@@ -297,7 +301,8 @@ def _value_path(entity_type: EntityType, prop: Property) -> Schema:
                     "200": {
                         "description": "the value as text",
                         "content": {TEXT: {"schema": {"type": "string"}}},
-                    }
+                    },
+                    "204": _NULL_VALUE,
                 }
             ),
         },
@@ -390,6 +395,9 @@ def _root_path() -> Schema:
     }
 
 
+MULTIPART = "multipart/mixed"
+
+
 def _action_paths() -> dict[str, Schema]:
     """CreateObservations (§14.2, dataArray) and JSON $batch (§12, OData 4.01 JSON batch)."""
     data_array = {
@@ -443,9 +451,19 @@ def _action_paths() -> dict[str, Schema]:
         "/$batch": {
             "post": {
                 "operationId": "batch",
-                "summary": "A JSON batch of requests",
-                "requestBody": _body(batch),
-                "responses": _responses({"200": _ok("one response per request", responses)}),
+                "summary": "A batch of requests: OData 4.01 JSON, or OData 4.0 multipart/mixed",
+                "requestBody": _body(batch, (MULTIPART, {"schema": {"type": "string"}})),
+                "responses": _responses(
+                    {
+                        "200": {
+                            "description": "one response per request (per change set, multipart)",
+                            "content": {
+                                JSON: {"schema": responses},
+                                MULTIPART: {"schema": {"type": "string"}},
+                            },
+                        }
+                    }
+                ),
             }
         },
     }

@@ -13,6 +13,7 @@ import asyncpg
 import orjson
 from aiohttp import web
 
+from hub.errors import NotFoundError
 from hub.http import mutations
 from hub.http.context import AppState
 from hub.http.data_array_create import create_observations
@@ -81,11 +82,7 @@ async def get(state: AppState, request: StaRequest, conn: asyncpg.Connection | N
         estimate = state.settings.count_mode == "estimate"
         page = await read_page(db, path, query, state.dialect, fetched, expands, estimate_count=estimate)
     if path.property is not None:
-        value = property_value(page.rows[0], path.property)
-        if path.value:
-            text = value if isinstance(value, str) else orjson.dumps(value).decode()
-            return StaResponse(200, text, TEXT)
-        return StaResponse(200, {path.property.name: value})
+        return _property_response(path, property_value(page.rows[0], path.property))
     if path.ref:
         links = [{"@iot.selfLink": self_link(base, entity_type, row["id"])} for row in page.rows]
         return StaResponse(
@@ -98,8 +95,41 @@ async def get(state: AppState, request: StaRequest, conn: asyncpg.Connection | N
         data, media_type = format_collection(entity_type, query, page, entities, base, hidden)
         if isinstance(data, list):  # dataArray: grouped like a collection
             return StaResponse(200, _collection(base, path, query, page, data))
-        return StaResponse(200, data, media_type)
+        return _paged_format(data, media_type, _next_link(base, path, query, page), page.count)
     return StaResponse(200, _collection(base, path, query, page, entities))
+
+
+def _paged_format(data: Any, media_type: str, following: str | None, total: int | None) -> StaResponse:
+    """CSV or GeoJSON of one page, never silently cut short: the next page's link goes into a
+    `Link: <…>; rel="next"` header (RFC 8288), and for GeoJSON also into `@iot.nextLink` (and the
+    count into `@iot.count`) of the FeatureCollection, as in a JSON collection."""
+    headers = {} if following is None else {"Link": f'<{following}>; rel="next"'}
+    if isinstance(data, dict):  # GeoJSON: foreign members are allowed (RFC 7946 §6.1)
+        extra: dict[str, Any] = {}
+        if total is not None:
+            extra["@iot.count"] = total
+        if following is not None:
+            extra["@iot.nextLink"] = following
+        data = {**data, **extra}
+    return StaResponse(200, data, media_type, headers=headers)
+
+
+def _property_response(path: ResourcePath, value: Any) -> StaResponse:
+    """A property, a member of one, or its $value; 204 No Content when it is null (OData 4.0
+    Part 1 §11.2.4.1 and §11.2.4.2: "If the property is single-valued and has the null value,
+    the service responds with 204 No Content")."""
+    assert path.property is not None
+    name = path.property.name
+    for member in path.members:
+        if not isinstance(value, dict) or member not in value:
+            raise NotFoundError(f"{path.target.entity_type.name}.{name} has no member '{member}'")
+        value, name = value[member], member
+    if value is None:
+        return StaResponse(204, None, None)
+    if path.value:
+        text = value if isinstance(value, str) else orjson.dumps(value).decode()
+        return StaResponse(200, text, TEXT)
+    return StaResponse(200, {name: value})
 
 
 def _continuation(query: Query, page: Page) -> Query:
@@ -118,11 +148,19 @@ def _collection(base: str, path: ResourcePath, query: Query, page: Page, items: 
     body: dict[str, Any] = {}
     if page.count is not None:
         body["@iot.count"] = page.count
-    if page.has_more:
-        # Absolute and complete in itself: some clients append only its query string (STA-NOTES 1).
-        body["@iot.nextLink"] = f"{base}/{path}?{format_query(_continuation(query, page))}"
+    following = _next_link(base, path, query, page)
+    if following is not None:
+        body["@iot.nextLink"] = following
     body["value"] = items
     return body
+
+
+def _next_link(base: str, path: ResourcePath, query: Query, page: Page) -> str | None:
+    """The absolute link to the next page, when entities remain."""
+    if not page.has_more:
+        return None
+    # Absolute and complete in itself: some clients append only its query string (STA-NOTES 1).
+    return f"{base}/{path}?{format_query(_continuation(query, page))}"
 
 
 _HANDLERS = {

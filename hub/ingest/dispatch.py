@@ -72,6 +72,9 @@ class PendingObservation:
     parameters: dict[str, Any] | None = None
     # An adapter's reading whose Datastream provisioning finds or creates (datastream_id is then None).
     reading: Reading | None = None
+    # STA create over MQTT: deep-inserted related entities (navigation name -> body), created with
+    # the Observation in the batch's transaction (hub/ingest/sta.py create_inline).
+    inline: dict[str, Any] | None = None
 
 
 Handler = Callable[[str, bytes, datetime], list[PendingObservation]]

@@ -28,7 +28,9 @@ from hub.ingest.dispatch import (
     PendingObservation,
 )
 from hub.ingest.provision import Provisioner
+from hub.ingest.sta import create_inline
 from hub.store.observations import ObservationRow, features_for_streams, insert_observations
+from hub.store.write import Change
 
 # Errors that belong to the rows of a batch, not to the database being away.
 ROW_ERRORS = (
@@ -47,11 +49,13 @@ class Outcome:
 
     stored: list[tuple[Message, list[int]]] = field(default_factory=list)
     rejected: list[tuple[Message, IngestError]] = field(default_factory=list)
+    created: list[Change] = field(default_factory=list)  # entities deep-inserted by STA creates
 
     def extend(self, other: Outcome) -> None:
         """Add another part of the same batch."""
         self.stored.extend(other.stored)
         self.rejected.extend(other.rejected)
+        self.created.extend(other.created)
 
 
 async def write_batch(
@@ -128,8 +132,9 @@ def _describe(error: Exception) -> str:
 
 
 async def _write_items(conn: asyncpg.Connection, items: Sequence[Item]) -> Outcome:
-    links = await Links.load(conn, [p for _, pending in items for p in pending])
     outcome = Outcome()
+    items = await create_inline(conn, items, outcome)  # STA deep inserts (hub/ingest/sta.py)
+    links = await Links.load(conn, [p for _, pending in items for p in pending])
     kept: list[tuple[Message, list[ObservationRow]]] = []
     for message, pending in items:
         try:

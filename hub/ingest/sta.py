@@ -3,22 +3,35 @@
 
 `v1.1/Observations` (the Datastream or MultiDatastream in the body), `v1.1/Datastreams(id)/Observations`,
 `v1.1/MultiDatastreams(id)/Observations` and `v1.1/FeaturesOfInterest(id)/Observations`, and the same
-under v1.0. Properties are validated exactly as an HTTP POST validates them; links must be references
-({"@iot.id": n}): deep inserts are an HTTP feature.
+under v1.0. Properties are validated exactly as an HTTP POST validates them. Links are references
+({"@iot.id": n}) or, as over HTTP (§10.2.1.2 deep insert; FROST's suite publishes one), new entities:
+a Datastream (with its Thing, Sensor, ObservedProperty), MultiDatastream or FeatureOfInterest given
+inline is created with the Observation, in the batch's transaction under a savepoint of its own, so
+that a message whose entities the database refuses is dead-lettered alone with the reason.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
-from typing import Any
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
+import asyncpg
 import orjson
 
 from hub.errors import StaError
-from hub.ingest.dispatch import BAD_JSON, INVALID, Dispatcher, Echo, IngestError, PendingObservation
+from hub.ingest.dispatch import (
+    BAD_JSON,
+    INVALID,
+    Dispatcher,
+    Echo,
+    IngestError,
+    Message,
+    PendingObservation,
+)
 from hub.mqtt.topics import STA_CREATE_FILTERS, TopicError, parse_create_topic
-from hub.store.write import reference_id, split_body
+from hub.store.write import Change, Writer, reference_id, split_body
 from schemas.entities import ValidationError, validate_create
 from schemas.model import ENTITY_TYPES, OBSERVATION
 
@@ -33,6 +46,8 @@ _PARENT_LINKS = {
     "MultiDatastreams": "MultiDatastream",
     "FeaturesOfInterest": "FeatureOfInterest",
 }
+
+Item = tuple[Message, list[PendingObservation]]
 
 # The entity sets whose `(id)/Observations` collections accept creates (STA §14.2).
 PARENT_SETS = frozenset(_PARENT_LINKS)
@@ -66,8 +81,9 @@ def pending_observation(body: object, parent: tuple[str, int] | None) -> Pending
     """Validate an STA Observation body whose links are references; the writer checks them."""
     props, navs = split_body(OBSERVATION, body, "Observation")
     values = validate_create(OBSERVATION, props)
-    links = _links(navs, parent)
-    if ("datastream_id" in links) == ("multi_datastream_id" in links):
+    links, inline = _links(navs, parent)
+    streams = {*links, *(_LINKS[name] for name in inline)}
+    if ("datastream_id" in streams) == ("multi_datastream_id" in streams):
         raise ValidationError("Observation", "needs exactly one Datastream or MultiDatastream")
     return PendingObservation(
         result=values.get("result"),
@@ -79,24 +95,85 @@ def pending_observation(body: object, parent: tuple[str, int] | None) -> Pending
         datastream_id=links.get("datastream_id"),
         multi_datastream_id=links.get("multi_datastream_id"),
         feature_of_interest_id=links.get("feature_of_interest_id"),
+        inline=inline or None,
     )
 
 
-def _links(navs: Mapping[str, Any], parent: tuple[str, int] | None) -> dict[str, int]:
-    """Stream and feature ids from the topic's parent and the body's references."""
+def _links(navs: Mapping[str, Any], parent: tuple[str, int] | None) -> tuple[dict[str, int], dict[str, Any]]:
+    """Stream and feature ids from the topic's parent and the body's references, and the bodies of
+    the entities given inline (checked here as far as they can be without the database)."""
     links: dict[str, int] = {}
+    inline: dict[str, Any] = {}
     parent_nav = _PARENT_LINKS[parent[0]] if parent else None
     for name, field in _LINKS.items():
+        body = navs.get(name)
         if parent is not None and name == parent_nav:
             links[field] = parent[1]
-        elif navs.get(name) is not None:
-            body = navs[name]
-            if not (isinstance(body, dict) and ("@iot.id" in body or "@iot.selfLink" in body)):
-                raise ValidationError(
-                    f"Observation.{name}", 'must be a reference {"@iot.id": <id>} over MQTT'
-                )
+        elif isinstance(body, dict) and ("@iot.id" in body or "@iot.selfLink" in body):
             links[field] = reference_id(ENTITY_TYPES[name], body, f"Observation.{name}")
-    return links
+        elif body is not None:
+            props, _ = split_body(ENTITY_TYPES[name], body, f"Observation.{name}")
+            validate_create(ENTITY_TYPES[name], props)  # the nested entity's own properties
+            inline[name] = body
+    return links, inline
+
+
+class InlineOutcome(Protocol):
+    """Where create_inline reports: the refused messages, and the Changes of what it created."""
+
+    rejected: list[tuple[Message, IngestError]]
+    created: list[Change]
+
+
+async def create_inline(
+    conn: asyncpg.Connection, items: Sequence[Item], outcome: InlineOutcome
+) -> list[Item]:
+    """Create the entities deep-inserted in STA creates and link their Observations to them; a
+    message whose entities cannot be created goes to `outcome.rejected` (its savepoint rolled back)."""
+    if not any(p.inline for _, pending in items for p in pending):
+        return list(items)
+    kept: list[Item] = []
+    for message, pending in items:
+        if not any(p.inline for p in pending):
+            kept.append((message, pending))
+            continue
+        writer = Writer(conn, datetime.now(UTC))
+        try:
+            async with conn.transaction():
+                kept.append((message, [await _created(writer, p) for p in pending]))
+        except _ENTITY_ERRORS as error:
+            outcome.rejected.append((message, IngestError(INVALID, f"deep insert refused: {error}")))
+            continue
+        outcome.created.extend(writer.changes)  # announced once the batch is committed
+    return kept
+
+
+# What a deep-inserted entity can fail with: its own validation, a bad link, a refused value.
+_ENTITY_ERRORS = (
+    ValidationError,
+    StaError,
+    asyncpg.DataError,
+    asyncpg.IntegrityConstraintViolationError,
+    asyncpg.ProgramLimitExceededError,
+)
+
+
+async def _created(writer: Writer, pending: PendingObservation) -> PendingObservation:
+    """The Observation linked to its inline entities, once they are created."""
+    if not pending.inline:
+        return pending
+    for name, body in pending.inline.items():
+        entity_id = await writer.create(ENTITY_TYPES[name], body, where=f"Observation.{name}")
+        pending = _LINK_SETTERS[name](pending, entity_id)
+    return dataclasses.replace(pending, inline=None)
+
+
+# Navigation name -> the PendingObservation with that link set to a new entity's id.
+_LINK_SETTERS: dict[str, Callable[[PendingObservation, int], PendingObservation]] = {
+    "Datastream": lambda p, i: dataclasses.replace(p, datastream_id=i),
+    "MultiDatastream": lambda p, i: dataclasses.replace(p, multi_datastream_id=i),
+    "FeatureOfInterest": lambda p, i: dataclasses.replace(p, feature_of_interest_id=i),
+}
 
 
 def _interval(value: object) -> tuple[datetime, datetime] | None:

@@ -266,6 +266,7 @@ class BatchWriter:
         self.stats.committed += len(changes)
         self.stats.batches += 1
         self.stats.on_batch(len(changes), self.stats.last_progress - started)
+        changes[:0] = outcome.created  # entities deep-inserted over MQTT, before their Observations
         for message, error in outcome.rejected:
             self._reject(message, error)
         try:

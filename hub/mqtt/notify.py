@@ -31,6 +31,9 @@ from hub.mqtt.topics_out import (
     group_related,
     property_topics,
     related_queries,
+    select_forms,
+    select_topics,
+    selected,
     topics_for,
     version_of,
 )
@@ -79,6 +82,7 @@ class Notifier:
         qos: int = 1,
         version_prefixes: tuple[str, ...] = (V11,),
         *,
+        selects: Sequence[str] = (),
         max_queue: int = 10_000,
         max_batch: int = 500,
         log_interval: float = 60.0,
@@ -90,6 +94,7 @@ class Notifier:
         self._base_url = base_url.rstrip("/")
         self._qos = qos
         self._prefixes = tuple(p.strip("/") for p in version_prefixes)
+        self._selects = select_forms(selects)  # published as `<topic>?$select=<form>` (topics_out.py)
         self._queue: asyncio.Queue[Change] = asyncio.Queue(max_queue)
         self._max_batch = max_batch
         self._log_interval = log_interval
@@ -176,7 +181,8 @@ class Notifier:
     def _publish_entity(self, entity_type: EntityType, row: Row, operations: set[str]) -> None:
         for prefix in self._prefixes:
             base = f"{self._base_url}/{version_of(prefix)}"
-            payload = orjson.dumps(render_entity(entity_type, row, base))
+            entity = render_entity(entity_type, row, base)
+            payload = orjson.dumps(entity)
             props = property_topics(entity_type, row, prefix) if UPDATE in operations else {}
             ordered = sorted(operations, key=(CREATE, UPDATE, LINK).index)
             topics = dict.fromkeys(t for op in ordered for t in topics_for(entity_type, row, op, prefix))
@@ -186,6 +192,8 @@ class Notifier:
                     self._send(topic, payload, retain)
                 else:
                     self._send(topic, orjson.dumps({prop.name: property_value(row, prop)}), retain)
+            for topic, retain, names in select_topics(entity_type, list(topics), self._selects, props):
+                self._send(topic, orjson.dumps(selected(entity, names)), retain)
 
     def _send(self, topic: str, payload: bytes, retain: bool) -> None:
         try:

@@ -156,6 +156,7 @@ async def running_ingest(
         base_url_of(settings),
         qos=settings.mqtt_notify_qos,
         version_prefixes=version_prefixes(settings.mqtt_publish_v10),
+        selects=settings.mqtt_select_topics,
     )
     listeners.append(notifier.on_commit)
     service.stats.notifications_dropped = lambda: notifier.dropped + service.client.dropped

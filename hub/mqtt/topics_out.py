@@ -201,6 +201,43 @@ def group_related(records: Sequence[Mapping[str, Any]]) -> dict[int, list[int]]:
     return grouped
 
 
+# ---- $select topics ----------------------------------------------------------------------------
+#
+# STA §14.1 lets a subscription carry $select (`v1.1/Datastreams(5)/Observations?$select=result,
+# phenomenonTime`). An MQTT topic is matched literally and the hub cannot see who subscribes to
+# what on an external broker, so it publishes the configured forms (settings.mqtt_select_topics)
+# on every topic of an entity whose type has all the selected names (property topics excepted).
+
+SELECT_MARK = "?$select="
+ID_NAMES = frozenset({"id", "@iot.id"})
+SelectForm = tuple[str, tuple[str, ...]]  # ("result,phenomenonTime", ("result", "phenomenonTime"))
+
+
+def select_forms(forms: Sequence[str]) -> tuple[SelectForm, ...]:
+    """The configured $select values with their names."""
+    return tuple((form, tuple(name.strip() for name in form.split(","))) for form in forms)
+
+
+def select_topics(
+    entity_type: EntityType, topics: Sequence[Topic], forms: Sequence[SelectForm], skip: Mapping[str, Any]
+) -> list[tuple[str, bool, tuple[str, ...]]]:
+    """(topic?$select=form, retain, names) for each topic not in `skip` and each form that applies."""
+    known = entity_type.property_by_name
+    applicable = [(f, names) for f, names in forms if all(n in known or n in ID_NAMES for n in names)]
+    return [
+        (f"{topic}{SELECT_MARK}{form}", retain, names)
+        for topic, retain in topics
+        if topic not in skip
+        for form, names in applicable
+    ]
+
+
+def selected(entity: Mapping[str, Any], names: Sequence[str]) -> dict[str, Any]:
+    """The rendered entity cut to the selected names, in their order (what $select gives over HTTP)."""
+    keys = ("@iot.id" if name in ID_NAMES else name for name in names)
+    return {key: entity[key] for key in keys if key in entity}
+
+
 def version_of(prefix: str) -> str:
     """The STA version of a topic prefix, for selfLinks: ``test-1/v1.1`` -> ``v1.1``."""
     return prefix.rsplit("/", 1)[-1]
@@ -218,6 +255,9 @@ __all__ = [
     "group_related",
     "property_topics",
     "related_queries",
+    "select_forms",
+    "select_topics",
+    "selected",
     "topics_for",
     "version_of",
 ]

@@ -2,7 +2,7 @@
 """$filter and $orderby expressions -> parameterised SQL (OGC 18-088 §9.3.3.4, §9.3.3.5).
 
     compile_filter(expr, entity_type, alias, binds, dialect) -> SQL condition on `alias`
-    compile_order(order, entity_type, alias, binds, dialect)  -> "<expr> ASC NULLS LAST"
+    compile_order(order, entity_type, alias, binds, dialect)  -> "<expr> ASC NULLS FIRST"
 
 Every literal is a `$n` bind (Binds.add) with an explicit cast, every
 identifier comes from schemas.model; unknown names, wrong arities and type
@@ -19,9 +19,13 @@ and `all(...)` is NOT EXISTS (... AND (predicate) IS NOT TRUE), true for an
 empty collection. A to-one path whose target is missing makes its condition
 false, even `eq null`. `Datastream/id` uses the link column without a join.
 
-$orderby. PostgreSQL's default NULL placement, made explicit: ASC NULLS LAST,
-DESC NULLS FIRST (NULL sorts as the greatest value; a btree index serves both
-directions). Intervals sort by their start. A to-one path is a scalar
+$orderby. OData's NULL placement (OData 4.0 Part 2 §5.1.1.1 orders null
+before every value ascending and after every value descending): ASC NULLS
+FIRST, DESC NULLS LAST, the opposite of PostgreSQL's default. A key that can
+never be NULL (ids, Observation.phenomenonTime, the mandatory properties held
+in NOT NULL columns) gets no NULLS clause, so that a default btree index such
+as observations (datastream_id, phenomenon_time_start) still serves it.
+Intervals sort by their start. A to-one path is a scalar
 subquery; a to-many path (VC Map orders Datastreams by
 `Observations/phenomenonTime`) sorts by the least value of the members for
 ascending and the greatest for descending (min/max, NULLs ignored), computed
@@ -63,7 +67,7 @@ from hub.query.operands import literal, navigate, path_value
 from hub.query.operators import arithmetic, article, coerce, compare, negate
 from hub.query.parse import QueryError
 from hub.query.sqlexpr import Ctx, Dialect, Ty, Val, boolean
-from schemas.model import EntityType
+from schemas.model import EntityType, Kind
 
 if TYPE_CHECKING:
     from hub.query.compile import Binds  # compile.py imports this module at run time
@@ -77,12 +81,31 @@ def compile_filter(expr: Expr, entity_type: EntityType, alias: str, binds: Binds
 
 
 def compile_order(order: OrderBy, entity_type: EntityType, alias: str, binds: Binds, dialect: Dialect) -> str:
-    """An ORDER BY item for one $orderby key: `<expr> ASC NULLS LAST` or `<expr> DESC NULLS FIRST`."""
+    """An ORDER BY item for one $orderby key: `<expr> ASC NULLS FIRST` or `<expr> DESC NULLS LAST`."""
     ctx = Ctx.start(entity_type, alias, binds, dialect, "$orderby")
     key = _sort_key(value(order.expr, ctx), ctx)
     if ctx.froms:
         key = _subquery(key, ctx, order.descending)
-    return f"{key} {'DESC NULLS FIRST' if order.descending else 'ASC NULLS LAST'}"
+    elif never_null(entity_type, order.expr):
+        return f"{key} {'DESC' if order.descending else 'ASC'}"
+    return f"{key} {'DESC NULLS LAST' if order.descending else 'ASC NULLS FIRST'}"
+
+
+# Properties that are never NULL although not mandatory on create: the server fills them in.
+_FILLED_BY_SERVER = frozenset({("Observation", "phenomenonTime")})
+_ID_NAMES = frozenset({"id", "@iot.id"})
+
+
+def never_null(entity_type: EntityType, expr: Expr) -> bool:
+    """Whether an $orderby key is a column that cannot hold NULL (so it needs no NULLS clause)."""
+    if not isinstance(expr, Path) or expr.variable is not None or len(expr.segments) != 1:
+        return False
+    name = expr.segments[0]
+    if name in _ID_NAMES or (entity_type.name, name) in _FILLED_BY_SERVER:
+        return True
+    prop = entity_type.property_by_name.get(name)
+    # Mandatory properties live in NOT NULL columns, except a JSON result, which may be null.
+    return prop is not None and prop.required and prop.kind is not Kind.JSON
 
 
 def _sort_key(compiled: Val, ctx: Ctx) -> str:

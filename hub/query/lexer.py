@@ -89,10 +89,17 @@ def _micro(fraction: str | None) -> int:
 
 
 def _to_datetime(text: str) -> datetime:
-    """`2021-05-15T10:15:20.5+02:00` -> aware UTC datetime; no offset means UTC."""
+    """`2021-05-15T10:15:20.5+02:00` -> aware UTC datetime; an offset (or Z) is required."""
     m = _DATETIME.fullmatch(text)
     if m is None:  # pragma: no cover - the token pattern guarantees the shape
         raise ValueError(text)
+    if m.group(8) is None and m.group(9) is None:
+        # OData ABNF: dateTimeOffsetValue ends in "Z" or a sign and hh:mm; reading a local time
+        # as UTC would silently shift every bound by the client's zone.
+        raise _Invalid(
+            f"date-time {shorten(text)!r} has no offset: write {shorten(text)}Z for UTC, "
+            "or give its offset such as +01:00"
+        )
     year, month, day, hour, minute = (int(g) for g in m.group(1, 2, 3, 4, 5))
     second, micro = int(m.group(6) or 0), _micro(m.group(7))
     offset = timedelta(0)

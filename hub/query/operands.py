@@ -164,12 +164,21 @@ def _string(value: object, ctx: Ctx, hint: Ty | None) -> Val:
     return Val(Ty.TEXT, ctx.bind(text, "text"))
 
 
+# A date-time not followed by Z or an offset (durations and the other end of an interval may follow).
+_LOCAL_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?![\d.,:Zz+-])")
+
+
 def time_text(text: str, ctx: Ctx) -> Val:
     """An ISO 8601 instant or `start/end` interval given as a string."""
     try:
         start, end = parse_time(text, "literal")
     except ValidationError:
         ctx.fail(f"{text!r} is not an ISO 8601 instant or interval")
+    local = _LOCAL_INSTANT.search(text)
+    if local is not None:  # the same rule as for unquoted date-times (hub/query/lexer.py)
+        ctx.fail(
+            f"date-time {local.group()!r} in {text!r} has no offset: add Z for UTC or an offset, e.g. +01:00"
+        )
     return time_value(start, end, ctx)
 
 

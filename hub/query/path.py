@@ -1,12 +1,14 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The STA resource-path parser (OGC 18-088 §9.2): `Things(1)/Datastreams`, `Things(1)/name/$value`."""
+"""The STA resource-path parser (OGC 18-088 §9.2): `Things(1)/Datastreams`, `Things(1)/name/$value`,
+and members of complex and JSON properties, `Datastreams(1)/unitOfMeasurement/symbol/$value`
+(OData 4.0 Part 2 §4.6, "addressing a property": a complex property's members are path segments)."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
-from schemas.model import ENTITY_SETS, EntityType, NavigationProperty, Property
+from schemas.model import ENTITY_SETS, EntityType, Kind, NavigationProperty, Property
 
 # Ids are bigint serials (STA-NOTES 16): anything past a signed 64-bit integer cannot exist.
 MAX_KEY = 2**63 - 1
@@ -17,6 +19,9 @@ REF = "$ref"
 # `Name` or `Name(key)`; the key is checked separately so its error can name it.
 _SEGMENT = re.compile(r"(?P<name>[A-Za-z][A-Za-z0-9_]*)(?:\((?P<key>[^()]*)\))?")
 _DIGITS = re.compile(r"[0-9]+")
+
+# Property kinds whose value is a JSON object, so that its members can be addressed by name.
+MEMBER_KINDS = frozenset({Kind.UNIT, Kind.OBJECT, Kind.JSON, Kind.GEOJSON})
 
 # Case-insensitive hints for the most common mistake, `things` for `Things`.
 _SET_HINTS = {name.lower(): name for name in ENTITY_SETS}
@@ -69,6 +74,7 @@ class ResourcePath:
         parts = [str(s) for s in self.segments]
         if self.property is not None:
             parts.append(self.property.name)
+            parts.extend(self.members)
         if self.value:
             parts.append(VALUE)
         if self.ref:
@@ -79,6 +85,7 @@ class ResourcePath:
     property: Property | None = None  # Things(1)/name (§9.2, "address to a property")
     value: bool = False  # Things(1)/name/$value ("address to the value of a property")
     ref: bool = False  # .../$ref ("address to an association link")
+    members: tuple[str, ...] = ()  # Things(1)/properties/owner/name -> ("owner", "name")
 
 
 def parse_path(text: str) -> ResourcePath:
@@ -90,19 +97,21 @@ def parse_path(text: str) -> ResourcePath:
         _reject_misplaced_suffix(part)
     segments = [_first_segment(parts[0])]
     prop: Property | None = None
+    members: tuple[str, ...] = ()
     for index, part in enumerate(parts[1:], start=1):
         step = _step(segments[-1], part)
         if isinstance(step, Segment):
             segments.append(step)
             continue
-        if index != len(parts) - 1:
-            raise PathError(f"nothing but {VALUE} may follow property '{step.name}': '{parts[index + 1]}'")
-        prop = step
+        prop, members = step, tuple(parts[index + 1 :])
+        if members and step.kind not in MEMBER_KINDS:
+            raise PathError(f"nothing but {VALUE} may follow property '{step.name}': '{members[0]}'")
+        break
     if value and prop is None:
         raise PathError(f"{VALUE} must follow a property: '{text}'")
     if ref and prop is not None:
         raise PathError(f"{REF} cannot follow property '{prop.name}'")
-    return ResourcePath(tuple(segments), prop, value, ref)
+    return ResourcePath(tuple(segments), prop, value, ref, members)
 
 
 def _split(text: str) -> list[str]:

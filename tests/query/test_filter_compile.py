@@ -16,6 +16,7 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -737,11 +738,11 @@ async def test_geo(db: asyncpg.Connection, type_name: str, expr: Expr, expected:
 
 ORDER_CASES: list[tuple[str, str, OrderBy, Expr | None, list[int]]] = [
     ("function desc", "Thing", OrderBy(fn("length", p("name")), True), None, [1, 2, 4, 3]),
-    ("JSON order, NULLs last", "Thing", OrderBy(p("properties/n")), None, [2, 1, 4, 3]),
-    ("JSON text asc", "Thing", OrderBy(p("properties/serviceName")), None, [1, 2, 3, 4]),
-    ("desc puts NULLs first", "Thing", OrderBy(p("properties/serviceName"), True), None, [3, 4, 2, 1]),
-    ("to-many desc is max, NULLs first", "Thing", OrderBy(p("Datastreams/name"), True), None, [3, 4, 2, 1]),
-    ("link to-many asc is min", "Thing", OrderBy(p("Locations/name")), None, [1, 3, 2, 4]),
+    ("JSON order, NULLs first", "Thing", OrderBy(p("properties/n")), None, [3, 2, 1, 4]),
+    ("JSON text asc, NULLs first", "Thing", OrderBy(p("properties/serviceName")), None, [3, 4, 1, 2]),
+    ("desc puts NULLs last", "Thing", OrderBy(p("properties/serviceName"), True), None, [2, 1, 3, 4]),
+    ("to-many desc is max, NULLs last", "Thing", OrderBy(p("Datastreams/name"), True), None, [2, 1, 3, 4]),
+    ("link to-many asc is min, none first", "Thing", OrderBy(p("Locations/name")), None, [4, 1, 3, 2]),
     ("to-many time asc (VC Map)", "Datastream", OrderBy(p("Observations/phenomenonTime")), None, [1, 3, 2]),
     ("to-many time desc", "Datastream", OrderBy(p("Observations/phenomenonTime"), True), None, [3, 2, 1]),
     (
@@ -785,10 +786,18 @@ async def test_orderby(
     assert [row["id"] for row in await db.fetch(sql, *binds.values)] == expected
 
 
-def test_null_ordering_matches_postgresql_defaults() -> None:
-    thing = ENTITY_TYPES["Thing"]
-    assert compile_order(OrderBy(p("name")), thing, "e", Binds(), PLAIN) == "e.name ASC NULLS LAST"
-    assert compile_order(OrderBy(p("name"), True), thing, "e", Binds(), PLAIN) == "e.name DESC NULLS FIRST"
+def test_null_ordering_follows_odata() -> None:
+    """OData 4.0 Part 2 §5.1.1.1: null sorts before every value ascending, after every value
+    descending; keys that are never NULL get no clause, so their btree indexes still serve them."""
+    thing, observation = ENTITY_TYPES["Thing"], ENTITY_TYPES["Observation"]
+    order = partial(compile_order, binds=Binds(), dialect=PLAIN, alias="e")
+    assert order(OrderBy(p("properties/n")), thing).endswith(" ASC NULLS FIRST")
+    assert order(OrderBy(p("properties/n"), True), thing).endswith(" DESC NULLS LAST")
+    assert order(OrderBy(p("resultTime")), observation) == "e.result_time ASC NULLS FIRST"
+    assert order(OrderBy(p("resultTime"), True), observation) == "e.result_time DESC NULLS LAST"
+    assert order(OrderBy(p("name")), thing) == "e.name ASC"
+    assert order(OrderBy(p("phenomenonTime"), True), observation) == "e.phenomenon_time_start DESC"
+    assert order(OrderBy(p("@iot.id")), observation) == "e.id ASC"
 
 
 # ---- what the SQL looks like ----------------------------------------------------------------------

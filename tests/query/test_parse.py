@@ -168,7 +168,6 @@ LITERALS: list[tuple[str, Constant]] = [
     ("2021-05-15T10:15:20+0200", c(utc(2021, 5, 15, 8, 15, 20))),
     ("2021-05-15T10:15:20 02:00", c(utc(2021, 5, 15, 8, 15, 20))),  # '+' decoded to a space
     ("2021-05-15T10:15:20+00:00", c(utc(2021, 5, 15, 10, 15, 20))),
-    ("2021-05-15T10:15:20", c(utc(2021, 5, 15, 10, 15, 20))),  # no offset: UTC
     ("2021-05-15T10:15Z", c(utc(2021, 5, 15, 10, 15))),
     ("2021-05-15t10:15:20z", c(utc(2021, 5, 15, 10, 15, 20))),
     ("2021-05-15", c(date(2021, 5, 15))),
@@ -595,6 +594,13 @@ MALFORMED: list[tuple[str, str, tuple[str, ...]]] = [
     ("$filter", "a eq 2021-02-30T00:00:00Z", ("invalid datetime '2021-02-30T00:00:00Z' at position 5",)),
     ("$filter", "a eq 2021-02-03T00:00:00+25:00", ("invalid datetime", "at position 5")),
     ("$filter", "a eq 25:00:00", ("invalid time '25:00:00' at position 5",)),
+    # OData ABNF: a DateTimeOffset literal carries Z or an offset; a local time is not read as UTC.
+    (
+        "$filter",
+        "a ge 2026-12-07T13:00:00",
+        ("'2026-12-07T13:00:00' has no offset", "2026-12-07T13:00:00Z", "position 5"),
+    ),
+    ("$filter", "a ge 2026-12-07T13:00", ("'2026-12-07T13:00' has no offset", "at position 5")),
     ("$filter", "a eq duration'P1M'", ("years or months", "at position 5")),
     ("$filter", "a eq duration'P1Y2D'", ("years or months", "at position 5")),
     ("$filter", "a eq duration'P'", ("invalid duration 'P' at position 5",)),

@@ -186,3 +186,37 @@ def test_resource_path_is_hashable_value() -> None:
     assert parse_path("Things(1)/Datastreams") == parse_path("Things(1)/Datastreams/")
     assert len({parse_path("Things(1)"), parse_path("Things(1)/")}) == 1
     assert isinstance(parse_path("Things"), ResourcePath)
+
+
+# OData 4.0 Part 2 §4.6: members of complex (unitOfMeasurement) and JSON (properties, result,
+# parameters) properties are addressed by further segments, optionally followed by $value.
+MEMBERS = [
+    ("Datastreams(1)/unitOfMeasurement/symbol", "unitOfMeasurement", ("symbol",), False),
+    ("Datastreams(1)/unitOfMeasurement/symbol/$value", "unitOfMeasurement", ("symbol",), True),
+    ("Things(1)/properties/owner/name", "properties", ("owner", "name"), False),
+    ("Observations(7)/parameters/quality flag/$value", "parameters", ("quality flag",), True),
+    ("Locations(2)/location/type", "location", ("type",), False),
+]
+
+
+@pytest.mark.parametrize(("text", "prop", "members", "value"), MEMBERS, ids=[row[0] for row in MEMBERS])
+def test_member_of_complex_property(text: str, prop: str, members: tuple[str, ...], value: bool) -> None:
+    path = parse_path(text)
+    assert path.property is not None
+    assert path.property.name == prop
+    assert (path.members, path.value, path.ref, path.is_collection) == (members, value, False, False)
+    assert str(path) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("Things(1)/properties/owner/$ref", "$ref cannot follow property 'properties'"),
+        ("Things(1)/properties/$count", "unsupported path segment '$count'"),
+        ("Observations(1)/resultTime/x", "nothing but $value may follow property 'resultTime': 'x'"),
+    ],
+)
+def test_member_paths_that_address_nothing(text: str, message: str) -> None:
+    with pytest.raises(PathError) as info:
+        parse_path(text)
+    assert message in str(info.value)

@@ -324,7 +324,6 @@ async def test_navigation_to_many(reader: Any, path: str, expected: list[int]) -
         ("Datastreams(1)/unitOfMeasurement", {"unitOfMeasurement": CELSIUS}),
         ("Observations(1)/result", {"result": 20.5}),
         ("Observations(1)/phenomenonTime", {"phenomenonTime": T0}),
-        ("Observations(1)/resultTime", {"resultTime": None}),
         ("Datastreams(2)/Thing/name", {"name": "Harbour station"}),
         ("Observations(3)/FeatureOfInterest/feature", {"feature": point(9.97, 53.54)}),
     ],
@@ -350,6 +349,83 @@ async def test_property_value_is_plain_text(reader: Any, path: str, text: str) -
     assert response.status == 200
     assert response.content_type == "text/plain"
     assert await response.text() == text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "Observations(1)/resultTime",  # no resultTime given
+        "Observations(1)/resultTime/$value",
+        "Observations(1)/validTime",
+        "Observations(1)/parameters",
+    ],
+)
+async def test_null_property_is_204_no_content(reader: Any, path: str) -> None:
+    """OData 4.0 Part 1 §11.2.4.1: a single-valued property whose value is null answers 204."""
+    response = await reader.get(f"/v1.1/{path}")
+    assert response.status == 204, await response.text()
+    assert await response.read() == b""
+
+
+async def test_null_extent_of_a_stream_without_observations_is_204(reader: Any) -> None:
+    response = await reader.get("/v1.1/MultiDatastreams(1)/phenomenonTime")
+    assert response.status == 204
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("Datastreams(1)/unitOfMeasurement/symbol", {"symbol": CELSIUS["symbol"]}),
+        ("Datastreams(1)/unitOfMeasurement/name", {"name": CELSIUS["name"]}),
+        ("Things(1)/properties/owner", {"owner": "city"}),
+        ("Datastreams(2)/Thing/properties/owner", {"owner": "city"}),
+        ("Locations(1)/location/coordinates", {"coordinates": point()["coordinates"]}),
+    ],
+)
+async def test_member_of_a_complex_property(reader: Any, path: str, expected: Json) -> None:
+    """OData 4.0 Part 2 §4.6: members of complex and JSON properties are path segments."""
+    assert await get_ok(reader, path) == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "text"),
+    [
+        ("Datastreams(1)/unitOfMeasurement/symbol/$value", CELSIUS["symbol"]),
+        ("Things(1)/properties/owner/$value", "city"),
+        ("Locations(1)/location/coordinates/$value", json.dumps(point()["coordinates"]).replace(" ", "")),
+    ],
+)
+async def test_member_value_is_plain_text(reader: Any, path: str, text: str) -> None:
+    response = await reader.get(f"/v1.1/{path}")
+    assert response.status == 200
+    assert response.content_type == "text/plain"
+    assert await response.text() == text
+
+
+async def test_nested_member_and_null_member(scratch: Any) -> None:
+    owner = {"name": "Harbour authority", "phone": None}
+    thing_id = await create(scratch, "Things", thing("Crane", locations=[], properties={"owner": owner}))
+    assert await get_ok(scratch, f"Things({thing_id})/properties/owner/name") == {"name": owner["name"]}
+    response = await scratch.get(f"/v1.1/Things({thing_id})/properties/owner/name/$value")
+    assert await response.text() == owner["name"]
+    for path in ("properties/owner/phone", "properties/owner/phone/$value"):
+        response = await scratch.get(f"/v1.1/Things({thing_id})/{path}")
+        assert response.status == 204, path
+
+
+@pytest.mark.parametrize(
+    ("path", "mention"),
+    [
+        ("Things(1)/properties/nobody", "Thing.properties has no member 'nobody'"),
+        ("Things(1)/properties/owner/name", "has no member 'name'"),  # owner is a string
+        ("Datastreams(1)/unitOfMeasurement/colour", "has no member 'colour'"),
+        ("Things(1)/name/first", "nothing but $value may follow property 'name'"),
+        ("Things(99)/properties/owner", "Things(99)"),
+    ],
+)
+async def test_member_that_does_not_exist_is_404(reader: Any, path: str, mention: str) -> None:
+    status, body = await get(reader, path)
+    assert_error(status, body, 404, mention)
 
 
 # ---- $ref ------------------------------------------------------------------------------------------
@@ -716,8 +792,11 @@ async def test_result_of_every_json_type_round_trips(scratch: Any, result: Any) 
     assert same_json(body["result"], result), body["result"]
     entity = await get_ok(scratch, f"Observations({body['@iot.id']})")
     assert same_json(entity["result"], result), entity["result"]
-    prop = await get_ok(scratch, f"Observations({body['@iot.id']})/result")
-    assert same_json(prop, {"result": result}), prop
+    response = await scratch.get(f"/v1.1/Observations({body['@iot.id']})/result")
+    if result is None:  # OData: a null property answers 204 No Content
+        assert response.status == 204
+        return
+    assert same_json(await response.json(), {"result": result})
 
 
 async def test_parameters_and_result_quality_round_trip(scratch: Any) -> None:

@@ -431,6 +431,28 @@ async def test_multi_datastream_arrays_must_match(
     assert await count(client, "MultiDatastreams") == 1
 
 
+@pytest.mark.parametrize(
+    ("changes", "mentions"),
+    [
+        ({"observationType": OM_MEASUREMENT}, ("MultiDatastream.observationType", "OM_ComplexObservation")),
+        ({"observationType": ""}, ("MultiDatastream.observationType", "OM_ComplexObservation")),
+        ({"multiObservationDataTypes": [OM_MEASUREMENT, 5]}, ("multiObservationDataTypes[1]", "URI string")),
+        ({"multiObservationDataTypes": [None, OM_MEASUREMENT]}, ("multiObservationDataTypes[0]",)),
+    ],
+)
+async def test_multi_datastream_observation_type_is_complex(
+    client: Any, graph: Graph, changes: Json, mentions: tuple[str, ...]
+) -> None:
+    """OGC 18-088 §10.2 (req/multi-datastream/properties): observationType is fixed to
+    OM_ComplexObservation, and multiObservationDataTypes holds observationType URIs."""
+    status, payload, _ = await post(client, "MultiDatastreams", multi_datastream("Wrong type", **changes))
+    assert_error(status, payload, 400, *mentions)
+    assert await count(client, "MultiDatastreams") == 1
+    status, payload, _ = await send(client, "PATCH", "MultiDatastreams(1)", changes)
+    assert_error(status, payload, 400, *mentions)
+    assert (await get_ok(client, "MultiDatastreams(1)"))["observationType"].endswith("OM_ComplexObservation")
+
+
 async def test_multi_datastream_observation_round_trips(client: Any, graph: Graph) -> None:
     status, created, _ = await post(
         client, "Observations", observation([20.5, 61], T0, MultiDatastream=ref(1))

@@ -886,9 +886,10 @@ ORDERS: list[tuple[str, list[int]]] = [
         "Observations?$filter=Datastream/id le 2&$orderby=Datastream/Thing/name,Datastream/id desc,id",
         [6, 7, 1, 2, 3, 4, 5],
     ),
-    # to-many (VC Map): the smallest member ascending, the largest descending; none sorts as NULL
-    ("Datastreams?$orderby=Observations/phenomenonTime", [3, 1, 2, 4, 5, 6]),
-    ("Datastreams?$orderby=Observations/phenomenonTime desc", [6, 3, 5, 1, 4, 2]),
+    # to-many (VC Map): the smallest member ascending, the largest descending; none sorts as NULL,
+    # which OData puts first ascending and last descending (Datastream 6 has no Observations)
+    ("Datastreams?$orderby=Observations/phenomenonTime", [6, 3, 1, 2, 4, 5]),
+    ("Datastreams?$orderby=Observations/phenomenonTime desc", [3, 5, 1, 4, 2, 6]),
     ("Things?$orderby=Datastreams/name", [1, 2, 4, 3]),
 ]
 
@@ -896,6 +897,36 @@ ORDERS: list[tuple[str, list[int]]] = [
 @pytest.mark.parametrize(("path", "expected"), ORDERS)
 async def test_orderby(reader: Any, path: str, expected: list[int]) -> None:
     assert await ids(reader, path) == expected
+
+
+async def test_orderby_puts_null_first_ascending_and_last_descending(client: Any) -> None:
+    """OData 4.0 Part 2 §5.1.1.1 ($orderby): null is smaller than every value. Observations 1 and 2
+    have no resultTime; ties break by id in the direction of the last key."""
+    await populate(client)
+    late = observation(1, Datastream=ref(1), resultTime="2021-05-15T12:00:00Z")
+    early = observation(2, Datastream=ref(1), resultTime="2021-05-15T11:00:00Z")
+    assert [await create(client, "Observations", body) for body in (late, early)] == [3, 4]
+    assert await ids(client, "Datastreams(1)/Observations?$orderby=resultTime") == [1, 2, 4, 3]
+    assert await ids(client, "Datastreams(1)/Observations?$orderby=resultTime desc") == [3, 4, 2, 1]
+    assert await ids(client, "Observations?$orderby=resultTime asc,phenomenonTime desc") == [2, 1, 4, 3]
+    # the same order when the pages are followed one by one
+    walked: list[int] = []
+    link: str | None = url(client, "Observations?$orderby=resultTime desc&$top=1")
+    while link:
+        status, page = await follow(client, link)
+        assert status == 200
+        walked.extend(entity["@iot.id"] for entity in page["value"])
+        link = page.get("@iot.nextLink")
+    assert walked == [3, 4, 2, 1]
+
+
+async def test_offset_date_times_are_accepted_in_every_form(reader: Any) -> None:
+    """The literal forms with an offset keep working: Z, +hh:mm (also form-encoded), -hh:mm."""
+    base = "Observations?$filter=phenomenonTime ge "
+    expected = await ids(reader, base + "2021-05-15T10:00:00Z")
+    assert await ids(reader, base + "2021-05-15T12:00:00%2B02:00") == expected
+    assert await ids(reader, base + "2021-05-15T12:00:00+02:00") == expected  # '+' read as a space
+    assert await ids(reader, base + "2021-05-15T05:00:00-05:00") == expected
 
 
 # ---- paging ----------------------------------------------------------------------------------------
@@ -990,7 +1021,7 @@ KEYSET_WALKS: list[tuple[str, list[int]]] = [
         [9, *DS5_DESC, 10, 8],
     ),
     # orderings without a keyset continue by $skip
-    ("Datastreams?$orderby=Observations/phenomenonTime desc&$top=2", [6, 3, 5, 1, 4, 2]),
+    ("Datastreams?$orderby=Observations/phenomenonTime desc&$top=2", [3, 5, 1, 4, 2, 6]),
     ("Things?$orderby=properties/owner desc&$top=1", [4, 2, 3, 1]),
     ("Datastreams(5)/Observations?$orderby=phenomenonTime desc,result&$top=3", [16, 14, 18, 15, 17, 19, 20]),
 ]
@@ -1181,6 +1212,20 @@ ERRORS: list[tuple[str, tuple[str, ...]]] = [
     ("Things?$count=yes", ("$count", "yes")),
     ("Things?$count=", ("$count",)),
     ("Things?$resultFormat=xml", ("$resultFormat", "xml")),
+    # DateTimeOffset literals carry an offset (OData ABNF); a local time is not silently read as UTC
+    (
+        "Observations?$filter=phenomenonTime ge 2026-12-07T13:00:00",
+        ("$filter", "'2026-12-07T13:00:00' has no offset", "2026-12-07T13:00:00Z"),
+    ),
+    ("Observations?$filter=resultTime lt 2026-12-07T13:00", ("$filter", "'2026-12-07T13:00' has no offset")),
+    (
+        "Observations?$filter=phenomenonTime ge '2026-12-07T13:00:00'",
+        ("$filter", "'2026-12-07T13:00:00'", "no offset", "Z"),
+    ),
+    (
+        "Observations?$filter=phenomenonTime lt '2026-12-07T13:00:00Z/2026-12-07T14:00:00'",
+        ("$filter", "'2026-12-07T14:00:00'", "no offset"),
+    ),
     ("Things?$filter=id eq 1&%24filter=id eq 2", ("$filter",)),
 ]
 

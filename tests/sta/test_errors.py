@@ -625,9 +625,14 @@ async def test_get_on_an_action_is_405(hub: Any, path: str) -> None:
     assert response.headers["Allow"] == "POST"
 
 
-async def test_multipart_batch_is_415_naming_json_batch(hub: Any) -> None:
+async def test_batch_with_a_wrong_multipart_type_says_which_forms_work(hub: Any) -> None:
+    """multipart/mixed is the OData 4.0 batch (tests/sta/test_c04_batch_multipart.py): without a
+    boundary it is a 400 naming it; another multipart type is a 415 naming both forms."""
     status, payload, _ = await send(hub, "POST", "$batch", {"requests": []}, content_type="multipart/mixed")
-    assert_error(status, payload, 415, "multipart", "JSON batch")
+    assert_error(status, payload, 400, "$batch", "boundary")
+    form = "multipart/form-data; boundary=x"
+    status, payload, _ = await send(hub, "POST", "$batch", {"requests": []}, content_type=form)
+    assert_error(status, payload, 415, "multipart/mixed", "application/json", "multipart/form-data")
 
 
 @pytest.mark.parametrize(

@@ -162,3 +162,84 @@ async def test_result_format_needs_a_collection(client: Any, path: str) -> None:
 async def test_unknown_result_format_is_400(client: Any) -> None:
     status, body = await get(client, "Things?$resultFormat=XML")
     assert_error(status, body, 400, "$resultFormat")
+
+
+# ---- paging: no silent truncation ----------------------------------------------------------------
+
+
+def next_of(response: Any) -> str | None:
+    """The target of a `Link: <…>; rel="next"` header (RFC 8288), if any."""
+    header = response.headers.get("Link")
+    if header is None:
+        return None
+    target, _, params = header.partition(";")
+    assert params.strip() == 'rel="next"', header
+    assert target.startswith("<"), header
+    assert target.endswith(">"), header
+    return str(target[1:-1])
+
+
+async def observations_at(client: Any, how_many: int) -> list[int]:
+    """`how_many` Observations on Datastream 1 (after populate's two), one minute apart; their ids."""
+    rows = [[f"2021-05-16T{n // 60:02d}:{n % 60:02d}:00Z", n] for n in range(how_many)]
+    body = [{"Datastream": {"@iot.id": 1}, "components": ["phenomenonTime", "result"], "dataArray": rows}]
+    response = await client.post("/v1.1/CreateObservations", json=body)
+    assert response.status == 201, await response.text()
+    links = await response.json()
+    return [int(link.rsplit("(", 1)[1].rstrip(")")) for link in links]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "Observations?$resultFormat=CSV",  # default $top, order by id
+        "Observations?$resultFormat=CSV&$top=7&$orderby=phenomenonTime desc",  # keyset continuation
+        "Datastreams(1)/Observations?$resultFormat=CSV&$top=9&$select=id,result&$orderby=result",
+    ],
+)
+async def test_csv_pages_continue_through_a_link_header_to_every_row_once(client: Any, query: str) -> None:
+    """A CSV export is never cut short in silence: every page but the last names the next one in
+    a `Link: <…>; rel="next"` header, and following them yields every row exactly once."""
+    await populate(client)
+    expected = [1, 2, *await observations_at(client, 230)]
+    seen: list[int] = []
+    link: str | None = url(client, query)
+    pages = 0
+    while link is not None:
+        response = await client.session.get(link)
+        assert response.status == 200
+        assert response.content_type == "text/csv"
+        header, *rows = table(await response.text())
+        seen.extend(int(row[header.index("@iot.id")]) for row in rows)
+        link = next_of(response)
+        pages += 1
+    assert sorted(seen) == sorted(expected)
+    assert len(seen) == len(set(seen)) == 232
+    assert pages > 1
+
+
+async def test_geojson_pages_carry_a_next_link_member_and_header(client: Any) -> None:
+    await populate(client)
+    expected = [1, 2, *await observations_at(client, 120)]
+    seen: list[int] = []
+    link: str | None = url(client, "Observations?$resultFormat=GeoJSON&$count=true&$top=50")
+    while link is not None:
+        response = await client.session.get(link)
+        assert response.status == 200
+        collection = json.loads(await response.text())
+        assert collection["type"] == "FeatureCollection"
+        assert collection["@iot.count"] == 122
+        seen.extend(feature["id"] for feature in collection["features"])
+        assert collection.get("@iot.nextLink") == next_of(response)
+        link = collection.get("@iot.nextLink")
+    assert sorted(seen) == sorted(expected)
+    assert len(seen) == len(set(seen))
+
+
+async def test_last_page_has_no_next_link(client: Any) -> None:
+    await populate(client)
+    response = await client.get("/v1.1/Things?$resultFormat=CSV")
+    assert response.status == 200
+    assert "Link" not in response.headers
+    response = await client.get("/v1.1/Things?$resultFormat=GeoJSON")
+    assert "@iot.nextLink" not in json.loads(await response.text())
