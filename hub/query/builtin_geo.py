@@ -4,9 +4,10 @@
 The shapes map viewers send (STA-NOTES "What viewers send"): point Locations or features inside
 or intersecting a polygon (Masterportal's st_intersects, QGIS's geo.intersects, VC Map's
 st_within), and the distance between points. Stored points are the `pt` columns of migration
-0007; a literal is a `point` or a `polygon` (and a `box` when it is an axis-aligned rectangle,
-the usual viewport). Planar in the stored coordinates, as PostGIS on SRID 4326 and FROST
-(STA-NOTES 11). Every other combination is a 501 that names PostGIS.
+0007; a point literal is a `point`, a polygon literal its ring as a float8[] bind, found through its
+bounding `box` (GiST-indexed) and decided exactly by the SQL functions of migration 0007 (an
+axis-aligned rectangle, the usual viewport, by the box alone). Planar in the stored coordinates,
+as PostGIS on SRID 4326 and FROST (STA-NOTES 11). Every other combination is a 501 that names PostGIS.
 
 The DE-9IM meanings (OGC 06-103r4 §6.1.15): a point on a polygon's boundary intersects and touches
 it, but is not within it (nor does the polygon contain it), so within/contains exclude the ring.
@@ -37,17 +38,15 @@ def literal(text: str, ctx: Ctx) -> Val:
     if kind == "POINT":
         (x, y), *_ = coordinates
         return Val(Ty.GEOMETRY, f"point({ctx.bind(x, FLOAT)}, {ctx.bind(y, FLOAT)})", shape=POINT)
-    # One bind for the vertices (an unreferenced bind would fail the statement): the polygon, its
-    # ring as an open path through every vertex (the first repeated last), and for a rectangle
-    # its box (the usual viewport; `<@ box` is the cheaper test) are all built from it.
-    vertices = ctx.bind(",".join(f"({x!r},{y!r})" for x, y in coordinates), "text")
-    polygon = f"('(' || {vertices} || ')')::polygon"
+    # One bind, the ring as x1, y1, ..., xn, yn (an unreferenced bind would fail the statement):
+    # its bounding box, the GiST index's exact `<@ box` test, and the exact tests of migration 0007.
+    ring = ctx.bind([value for point in coordinates for value in point], "float8[]")
     return Val(
         Ty.GEOMETRY,
-        polygon,
+        ring,
         shape=POLYGON,
-        ring=f"('[' || {vertices} || ']')::path",
-        box=f"box({polygon})" if _rectangle(coordinates) else "",
+        box=f"twinhub_ring_box({ring})",
+        rectangle=_rectangle(coordinates),
     )
 
 
@@ -60,17 +59,25 @@ def _rectangle(ring: list[Coordinate]) -> bool:
     return axis_aligned and len(xs) == 2 and len(ys) == 2
 
 
+def _in_box(point: Val, polygon: Val) -> str:
+    """In the polygon's bounding box: exact, and what the GiST index on the pt columns answers."""
+    return f"({point.sql} <@ {polygon.box})"
+
+
 def _inside(point: Val, polygon: Val) -> str:
-    """The point lies in the polygon or on its ring (`<@`: GiST-indexable on the pt columns)."""
-    return f"({point.sql} <@ {polygon.box or polygon.sql})"
+    """In the polygon or on its ring (for a rectangle the box says it all)."""
+    if polygon.rectangle:
+        return _in_box(point, polygon)
+    exact = f"(twinhub_on_ring({point.sql}, {polygon.sql}) OR twinhub_in_ring({point.sql}, {polygon.sql}))"
+    return f"({_in_box(point, polygon)} AND {exact})"
 
 
 def _on_ring(point: Val, polygon: Val) -> str:
-    return f"({polygon.ring} @> {point.sql})"
+    return f"({_in_box(point, polygon)} AND twinhub_on_ring({point.sql}, {polygon.sql}))"
 
 
 def _interior(point: Val, polygon: Val) -> str:
-    return f"({_inside(point, polygon)} AND NOT {_on_ring(point, polygon)})"
+    return f"({_inside(point, polygon)} AND NOT twinhub_on_ring({point.sql}, {polygon.sql}))"
 
 
 def _same(a: Val, b: Val) -> str:

@@ -86,8 +86,8 @@ class Val:
     number: str = ""  # JSON: a numeric column standing for the value (Observation result_number)
     geom: str = ""  # JSON: the geometry of a GeoJSON property (PostGIS, or a built-in shape)
     shape: str = ""  # GEOMETRY (JSON: its geom) without PostGIS: "point" or "polygon"; "" is PostGIS
-    box: str = ""  # GEOMETRY "polygon": the same as a `box` when it is an axis-aligned rectangle
-    ring: str = ""  # GEOMETRY "polygon": its ring as an open `path` (its boundary)
+    box: str = ""  # GEOMETRY "polygon" (sql: its ring as float8[]): its bounding `box`
+    rectangle: bool = False  # GEOMETRY "polygon": an axis-aligned rectangle, the same as its box
     shift: int = 0  # TIME: bound on the days it was moved from stored values; -1 when unknown
     delta: str = ""  # DURATION: the bound interval placeholder of a duration literal
 

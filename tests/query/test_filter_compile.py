@@ -745,6 +745,10 @@ async def test_geo(db: asyncpg.Connection, type_name: str, expr: Expr, expected:
 # only, since the built-in fallback tests points (L3 is a polygon, L4 a line); the answers must agree.
 TRIANGLE = "POLYGON((6 50, 12 50, 6 56, 6 50))"  # x + y <= 62: L1 (8 51) inside, L2 (10 53) not
 EDGE = "POLYGON((8 50, 9 50, 9 52, 8 52, 8 50))"  # L1 (8 51) lies on its left edge
+# Hypotenuses x + y = 59 -/+ 2e-7: L1 (8 51) 1.4e-7 degrees (1.5 cm) outside / inside. PostgreSQL's
+# own polygon operators would call both inside (they compare cross products with a 1e-6 tolerance).
+JUST_OUTSIDE = "POLYGON((7 50, 8.9999998 50, 7 51.9999998, 7 50))"
+JUST_INSIDE = "POLYGON((7 50, 9.0000002 50, 7 52.0000002, 7 50))"
 POINTS_ONLY = "e.id IN (1, 2)"
 VIEWER_GEO_CASES: list[tuple[str, str, Expr, list[int], str]] = [
     ("st_intersects", "Location", fn("st_intersects", p("location"), geo(POLY)), [1], POINTS_ONLY),
@@ -759,6 +763,9 @@ VIEWER_GEO_CASES: list[tuple[str, str, Expr, list[int], str]] = [
     ("on the edge is not within", "Location", fn("st_within", p("location"), geo(EDGE)), [], POINTS_ONLY),
     ("on the edge not contained", "Location", fn("st_contains", geo(EDGE), p("location")), [], POINTS_ONLY),
     ("on the edge touches", "Location", fn("st_touches", p("location"), geo(EDGE)), [1], POINTS_ONLY),
+    ("1.5 cm outside", "Location", fn("st_intersects", p("location"), geo(JUST_OUTSIDE)), [], POINTS_ONLY),
+    ("1.5 cm inside", "Location", fn("st_within", p("location"), geo(JUST_INSIDE)), [1], POINTS_ONLY),
+    ("1.5 cm off the ring", "Location", fn("st_touches", p("location"), geo(JUST_INSIDE)), [], POINTS_ONLY),
     ("point equals", "Location", fn("st_equals", p("location"), geo("POINT(10 53)")), [2], POINTS_ONLY),
     (
         "point intersects",

@@ -4,6 +4,9 @@
 -- for point Locations inside or intersecting a polygon and for distances between points; a `point`
 -- derived from the GeoJSON on write answers those with `<@` and `<->`, planar in the stored
 -- coordinates as PostGIS in SRID 4326 (STA-NOTES 11), and GiST-indexed like the geom columns.
+-- A polygon literal is a float8[] ring (x1, y1, ..., xn, yn, closed): the GiST index finds the points
+-- in its bounding box (`<@ box`, exact), and the functions below decide exactly; PostgreSQL's own
+-- `polygon` operators compare with a tolerance (1e-6 on cross products: metres at city scale).
 -- Only where migration 0002 created no geom columns: with PostGIS, the geom columns serve.
 DO $$
 BEGIN
@@ -23,6 +26,40 @@ BEGIN
                          AND jsonb_typeof(g->'coordinates'->1) = 'number'
                         THEN point((g->'coordinates'->>0)::float8, (g->'coordinates'->>1)::float8) END
             FROM (SELECT CASE WHEN doc->>'type' = 'Feature' THEN doc->'geometry' ELSE doc END) AS s (g)
+        $body$
+    $f$;
+    EXECUTE $f$
+        CREATE FUNCTION twinhub_ring_box(ring float8[]) RETURNS box
+        LANGUAGE sql IMMUTABLE PARALLEL SAFE
+        AS $body$
+            SELECT box(point(min(ring[2 * i - 1]), min(ring[2 * i])), point(max(ring[2 * i - 1]), max(ring[2 * i])))
+            FROM generate_series(1, array_length(ring, 1) / 2) AS i
+        $body$
+    $f$;
+    -- On one of the ring's edges: collinear with it (cross product exactly 0) and within its extent.
+    EXECUTE $f$
+        CREATE FUNCTION twinhub_on_ring(p point, ring float8[]) RETURNS boolean
+        LANGUAGE sql IMMUTABLE PARALLEL SAFE
+        AS $body$
+            SELECT EXISTS (
+                SELECT 1
+                FROM generate_series(1, array_length(ring, 1) / 2 - 1) AS i,
+                     LATERAL (SELECT ring[2 * i - 1], ring[2 * i], ring[2 * i + 1], ring[2 * i + 2]) AS e (ax, ay, bx, by)
+                WHERE (bx - ax) * (p[1] - ay) = (by - ay) * (p[0] - ax)
+                  AND p[0] BETWEEN least(ax, bx) AND greatest(ax, bx)
+                  AND p[1] BETWEEN least(ay, by) AND greatest(ay, by))
+        $body$
+    $f$;
+    -- Inside by the crossing number (W. R. Franklin's PNPOLY); points on the ring go either way,
+    -- so callers decide those with twinhub_on_ring.
+    EXECUTE $f$
+        CREATE FUNCTION twinhub_in_ring(p point, ring float8[]) RETURNS boolean
+        LANGUAGE sql IMMUTABLE PARALLEL SAFE
+        AS $body$
+            SELECT count(*) % 2 = 1
+            FROM generate_series(1, array_length(ring, 1) / 2 - 1) AS i,
+                 LATERAL (SELECT ring[2 * i - 1], ring[2 * i], ring[2 * i + 1], ring[2 * i + 2]) AS e (ax, ay, bx, by)
+            WHERE (ay > p[1]) <> (by > p[1]) AND p[0] < (bx - ax) * (p[1] - ay) / (by - ay) + ax
         $body$
     $f$;
     EXECUTE 'ALTER TABLE locations ADD COLUMN pt point GENERATED ALWAYS AS (twinhub_point(location)) STORED';
