@@ -378,7 +378,7 @@ def _elsewhere(target: str) -> Callable[..., int]:
             module = importlib.import_module(module_name)
         except ImportError as exc:
             raise Failure(
-                f"cannot load {module_name}: {exc}; reinstall twinhub (pip install twinhub)"
+                f"cannot load {module_name}: {exc}; the installation is incomplete (pip install . again)"
             ) from exc
         function: Callable[..., int] = getattr(module, function_name)
         return function(*args)

@@ -222,3 +222,33 @@ def test_serve_unreachable_database(stand_in: Path) -> None:
         timeout=60,
     )
     assert_one_line_error(result, 1, "cannot use the database")
+
+
+# --- a missing piece breaks only the command that needs it ------------------
+
+# paho (the simulator's MQTT library) made unimportable, as in an incomplete installation.
+WITHOUT_PAHO = """
+import sys
+sys.modules["paho"] = None
+from hub.cli import main
+raise SystemExit(main())
+"""
+
+
+def test_a_missing_simulator_library_breaks_only_simulate_and_demo() -> None:
+    env = clean_env(TWINHUB_DATABASE_URL=UNREACHABLE_DSN)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-c", WITHOUT_PAHO, *args]
+        return subprocess.run(
+            command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+        )
+
+    helped = run("--help")
+    assert helped.returncode == 0, helped.stderr
+    assert "simulate" in helped.stdout
+    assert run("demo", "--help").returncode == 0
+    checked = run("check-config")
+    assert checked.returncode == 0, checked.stderr
+    assert "database_url" in checked.stdout
+    assert_one_line_error(run("simulate", "--duration", "1"), 1, "cannot load hub.demo.commands", "paho")
