@@ -748,6 +748,7 @@ EDGE = "POLYGON((8 50, 9 50, 9 52, 8 52, 8 50))"  # L1 (8 51) lies on its left e
 # Hypotenuses x + y = 59 -/+ 2e-7: L1 (8 51) 1.4e-7 degrees (1.5 cm) outside / inside. PostgreSQL's
 # own polygon operators would call both inside (they compare cross products with a 1e-6 tolerance).
 JUST_OUTSIDE = "POLYGON((7 50, 8.9999998 50, 7 51.9999998, 7 50))"
+TRAPEZOID = "POLYGON((7 51, 9 51, 8.5 52, 7.5 52, 7 51))"  # L1 (8 51) on its horizontal bottom edge
 JUST_INSIDE = "POLYGON((7 50, 9.0000002 50, 7 52.0000002, 7 50))"
 POINTS_ONLY = "e.id IN (1, 2)"
 VIEWER_GEO_CASES: list[tuple[str, str, Expr, list[int], str]] = [
@@ -763,6 +764,20 @@ VIEWER_GEO_CASES: list[tuple[str, str, Expr, list[int], str]] = [
     ("on the edge is not within", "Location", fn("st_within", p("location"), geo(EDGE)), [], POINTS_ONLY),
     ("on the edge not contained", "Location", fn("st_contains", geo(EDGE), p("location")), [], POINTS_ONLY),
     ("on the edge touches", "Location", fn("st_touches", p("location"), geo(EDGE)), [1], POINTS_ONLY),
+    (
+        "on a horizontal edge",
+        "Location",
+        fn("st_intersects", p("location"), geo(TRAPEZOID)),
+        [1],
+        POINTS_ONLY,
+    ),
+    (
+        "not within from that edge",
+        "Location",
+        fn("st_within", p("location"), geo(TRAPEZOID)),
+        [],
+        POINTS_ONLY,
+    ),
     ("1.5 cm outside", "Location", fn("st_intersects", p("location"), geo(JUST_OUTSIDE)), [], POINTS_ONLY),
     ("1.5 cm inside", "Location", fn("st_within", p("location"), geo(JUST_INSIDE)), [1], POINTS_ONLY),
     ("1.5 cm off the ring", "Location", fn("st_touches", p("location"), geo(JUST_INSIDE)), [], POINTS_ONLY),

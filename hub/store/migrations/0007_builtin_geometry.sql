@@ -59,7 +59,8 @@ BEGIN
             SELECT count(*) % 2 = 1
             FROM generate_series(1, array_length(ring, 1) / 2 - 1) AS i,
                  LATERAL (SELECT ring[2 * i - 1], ring[2 * i], ring[2 * i + 1], ring[2 * i + 2]) AS e (ax, ay, bx, by)
-            WHERE (ay > p[1]) <> (by > p[1]) AND p[0] < (bx - ax) * (p[1] - ay) / (by - ay) + ax
+            -- CASE, not AND: a horizontal edge must never reach the division.
+            WHERE CASE WHEN (ay > p[1]) <> (by > p[1]) THEN p[0] < (bx - ax) * (p[1] - ay) / (by - ay) + ax END
         $body$
     $f$;
     EXECUTE 'ALTER TABLE locations ADD COLUMN pt point GENERATED ALWAYS AS (twinhub_point(location)) STORED';
