@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
+from demo_process import own_data_dir
 
 from hub.store.migrate import MIGRATIONS_DIR
 
@@ -139,12 +140,16 @@ def test_migrate_hides_password_in_errors() -> None:
     assert "secret" not in result.stderr
 
 
-def test_migrate_uses_embedded_postgres_without_url(tmp_path: Path) -> None:
-    result = twinhub("migrate", env=clean_env(TWINHUB_DATA_DIR=str(tmp_path / "data")), timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert "using the embedded PostgreSQL in" in result.stderr
-    again = twinhub("migrate", env=clean_env(TWINHUB_DATA_DIR=str(tmp_path / "data")), timeout=120)
-    assert again.stdout.strip() == "database is up to date", again.stderr
+def test_migrate_uses_embedded_postgres_without_url() -> None:
+    # A folder of our own, as for the demo (tests/demo_process.py): run as root, pytest sessions
+    # starting meanwhile close their base temp to the embedded server's own user (conftest.pg_dsn).
+    with own_data_dir() as data:
+        env = clean_env(TWINHUB_DATA_DIR=str(data))
+        result = twinhub("migrate", env=env, timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert "using the embedded PostgreSQL in" in result.stderr
+        again = twinhub("migrate", env=env, timeout=120)
+        assert again.stdout.strip() == "database is up to date", again.stderr
 
 
 # --- serve ------------------------------------------------------------------
