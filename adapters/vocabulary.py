@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """One vocabulary: quantity key -> ObservedProperty, and the UCUM units adapters emit.
 
-This is data: a deployment extends it through config (`[vocabulary.<key>]` tables),
-and every adapter maps its device's field names onto these keys.
+This is data, not configuration: no setting extends it (a new quantity is a row here), and
+every adapter maps its device's field names onto these keys.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The `twinhub` command: serve, migrate, check-config, adapters, dedupe, ingest, maintain, import."""
+"""The `twinhub` command line: one function per subcommand, listed in COMMANDS."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import logging
 import os
@@ -21,7 +22,7 @@ from aiohttp import web
 
 from hub.config import ConfigError, Settings, env_var, load_settings, redact_url
 from hub.demo import DemoError
-from hub.demo.commands import add_demo_options, add_simulate_options, demo, simulate
+from hub.demo.options import add_demo_options, add_simulate_options
 from hub.store.embedded import EmbeddedPostgres, EmbeddedPostgresError
 from hub.store.migrate import MigrationError, migrate_dsn
 
@@ -366,6 +367,26 @@ def _import_arguments(parser: argparse.ArgumentParser) -> None:
 
 _INVOCATION: dict[str, Path | None] = {"config": None}
 
+
+def _elsewhere(target: str) -> Callable[..., int]:
+    """The command `module:function`, imported only when it runs, so that one command's
+    dependencies (the simulator's MQTT library, say) never stop `--help` or another command."""
+    module_name, _, function_name = target.partition(":")
+
+    def command(*args: Any) -> int:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise Failure(
+                f"cannot load {module_name}: {exc}; the installation is incomplete (pip install . again)"
+            ) from exc
+        function: Callable[..., int] = getattr(module, function_name)
+        return function(*args)
+
+    command.__name__ = function_name
+    return command
+
+
 # Commands with options of their own take (settings, args); the rest take settings.
 COMMANDS: tuple[tuple[str, Callable[..., int], str], ...] = (
     ("serve", serve, "run the SensorThings HTTP server"),
@@ -375,8 +396,16 @@ COMMANDS: tuple[tuple[str, Callable[..., int], str], ...] = (
     ("dedupe", dedupe, "remove duplicate Observations left by redelivered MQTT messages"),
     ("ingest", ingest, "run MQTT ingest only, no HTTP (as started by ingest_workers)"),
     ("keys", keys, "create, list or revoke API keys: create --name X --roles create,read | list | revoke ID"),
-    ("simulate", simulate, "publish simulated city devices in their own formats to a broker (load test)"),
-    ("demo", demo, "run PostgreSQL, a broker, the hub and the simulated city together"),
+    (
+        "simulate",
+        _elsewhere("hub.demo.commands:simulate"),
+        "publish simulated city devices in their own formats to a broker (load test)",
+    ),
+    (
+        "demo",
+        _elsewhere("hub.demo.commands:demo"),
+        "run PostgreSQL, a broker, the hub and the simulated city together",
+    ),
     ("maintain", maintain, "create upcoming Observation partitions and apply retention once"),
     ("import", import_observations, "import Observations in bulk from CSV or JSON files"),
 )

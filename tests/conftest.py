@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,13 +29,20 @@ TEST_DSN_VAR = "TWINHUB_TEST_DSN"
 
 
 @pytest.fixture(scope="session")
-def pg_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_dsn() -> Iterator[str]:
     """DSN of a PostgreSQL server's maintenance database, superuser rights expected."""
     if os.environ.get(TEST_DSN_VAR):
         yield os.environ[TEST_DSN_VAR]
         return
-    with _start_server(tmp_path_factory.mktemp("postgres") / "data") as dsn:
-        yield dsn
+    # Not below pytest's base temp: run as root, the wheel starts PostgreSQL as a user of its own and
+    # opens the data directory's parents to it, and every pytest session starting meanwhile (another
+    # run on the machine) closes its base temp again (0700), so initdb fails there.
+    parent = Path(tempfile.mkdtemp(prefix="twinhub-test-postgres-"))
+    try:
+        with _start_server(parent / "data") as dsn:
+            yield dsn
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -72,6 +81,43 @@ def _postgres_container(reasons: list[str]) -> Any:
         reasons.append(f"no Docker engine answers ({exc})")
         return None
     return PostgresContainer("postgis/postgis:15-3.4")
+
+
+# --- PostGIS ----------------------------------------------------------------
+#
+# Tests marked `postgis` need it; where the server has none they skip, saying so in the summary
+# (pytest -rs). The viewers' shapes (marked `geo`) run either way: without PostGIS on the built-in
+# geometric types (hub/query/builtin_geo.py).
+
+POSTGIS_MISSING = (
+    "needs PostGIS, which the test server lacks (the embedded server never has it): "
+    f"set {TEST_DSN_VAR} to a server with the postgis extension available"
+)
+
+
+@pytest.fixture(scope="session")
+def postgis_available(pg_dsn: str) -> bool:
+    """Whether the test server offers the postgis extension (migration 0002 then creates it)."""
+    import asyncio
+
+    async def probe() -> bool:
+        conn = await asyncpg.connect(pg_dsn)
+        try:
+            return bool(await conn.fetchval("SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'"))
+        finally:
+            await conn.close()
+
+    loop = asyncio.new_event_loop()  # not the session's loop, which only runs async fixtures
+    try:
+        return loop.run_until_complete(probe())
+    finally:
+        loop.close()
+
+
+@pytest.fixture(autouse=True)
+def _skip_without_postgis(request: pytest.FixtureRequest) -> None:
+    if request.node.get_closest_marker("postgis") and not request.getfixturevalue("postgis_available"):
+        pytest.skip(POSTGIS_MISSING)
 
 
 # --- databases --------------------------------------------------------------

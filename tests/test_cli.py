@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
+from demo_process import own_data_dir
 
 from hub.store.migrate import MIGRATIONS_DIR
 
@@ -139,12 +140,16 @@ def test_migrate_hides_password_in_errors() -> None:
     assert "secret" not in result.stderr
 
 
-def test_migrate_uses_embedded_postgres_without_url(tmp_path: Path) -> None:
-    result = twinhub("migrate", env=clean_env(TWINHUB_DATA_DIR=str(tmp_path / "data")), timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert "using the embedded PostgreSQL in" in result.stderr
-    again = twinhub("migrate", env=clean_env(TWINHUB_DATA_DIR=str(tmp_path / "data")), timeout=120)
-    assert again.stdout.strip() == "database is up to date", again.stderr
+def test_migrate_uses_embedded_postgres_without_url() -> None:
+    # A folder of our own, as for the demo (tests/demo_process.py): run as root, pytest sessions
+    # starting meanwhile close their base temp to the embedded server's own user (conftest.pg_dsn).
+    with own_data_dir() as data:
+        env = clean_env(TWINHUB_DATA_DIR=str(data))
+        result = twinhub("migrate", env=env, timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert "using the embedded PostgreSQL in" in result.stderr
+        again = twinhub("migrate", env=env, timeout=120)
+        assert again.stdout.strip() == "database is up to date", again.stderr
 
 
 # --- serve ------------------------------------------------------------------
@@ -222,3 +227,33 @@ def test_serve_unreachable_database(stand_in: Path) -> None:
         timeout=60,
     )
     assert_one_line_error(result, 1, "cannot use the database")
+
+
+# --- a missing piece breaks only the command that needs it ------------------
+
+# paho (the simulator's MQTT library) made unimportable, as in an incomplete installation.
+WITHOUT_PAHO = """
+import sys
+sys.modules["paho"] = None
+from hub.cli import main
+raise SystemExit(main())
+"""
+
+
+def test_a_missing_simulator_library_breaks_only_simulate_and_demo() -> None:
+    env = clean_env(TWINHUB_DATABASE_URL=UNREACHABLE_DSN)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-c", WITHOUT_PAHO, *args]
+        return subprocess.run(
+            command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+        )
+
+    helped = run("--help")
+    assert helped.returncode == 0, helped.stderr
+    assert "simulate" in helped.stdout
+    assert run("demo", "--help").returncode == 0
+    checked = run("check-config")
+    assert checked.returncode == 0, checked.stderr
+    assert "database_url" in checked.stdout
+    assert_one_line_error(run("simulate", "--duration", "1"), 1, "cannot load hub.demo.commands", "paho")

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """CORS for browser viewers on other origins (Fetch standard, "CORS protocol").
 
-Off unless `cors_origins` is set. Reads (GET) are allowed to the listed origins;
+Off unless `cors_origins` is set. Reads (GET, HEAD) are allowed to the listed origins;
 POST, PATCH, PUT and DELETE only with `cors_allow_writes`. Preflight OPTIONS requests are
 answered here, before routing.
 """
@@ -15,7 +15,7 @@ from hub.config import Settings
 from hub.http.compression import Handler, add_vary
 from hub.http.errors import error_response
 
-READ_METHODS = ("GET", "OPTIONS")  # HEAD is not routed (405)
+READ_METHODS = ("GET", "HEAD", "OPTIONS")
 WRITE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
 # Headers a browser script may read besides the CORS-safelisted ones.
 EXPOSED = ("ETag", "Last-Modified", "Location", "X-Request-Id", "Content-Encoding")

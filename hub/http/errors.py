@@ -29,11 +29,14 @@ from hub.errors import (
 )
 from hub.logs import current_request_id, request_id
 from hub.query.path import PathError
+from hub.query.sqlexpr import GeometryUnsupportedError
 from schemas.entities import ValidationError
 
 log = logging.getLogger("twinhub.http")
 
 STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
+    # A valid spatial request that needs PostGIS: a QueryError (callers catch it as one), but 501.
+    (GeometryUnsupportedError, 501),
     (PathError, 404),
     (NotFoundError, 404),
     (ValidationError, 400),

@@ -22,6 +22,9 @@ from hub.http.security import require
 from hub.query.path import parse_path
 from schemas.model import ENTITY_SETS
 
+# Methods that read: HEAD is answered as GET, and aiohttp leaves out the body (RFC 9110 §9.3.2).
+READS = frozenset({"GET", "HEAD"})
+
 # What each method's body may be; methods missing here take no body.
 BODY_TYPES = {"POST": (JSON,), "PUT": (JSON,), "PATCH": (JSON, JSON_PATCH)}
 
@@ -89,7 +92,7 @@ async def handle_request(request: web.Request) -> web.StreamResponse:
         return await _handle_batch(request, state, base)
     require(request, [role_for(request.method)])  # before the body is read or anything looked up
     path = None if action is not None else parse_path(tail)  # a bad path is a 404 before the body
-    if path is not None and request.method == "GET":
+    if path is not None and request.method in READS:
 
         async def read() -> web.Response:
             sta = StaRequest("GET", tail, request.query, base)

@@ -36,7 +36,7 @@ async def post(state: AppState, request: StaRequest, conn: asyncpg.Connection | 
         return await _change_link(state, path, body, conn)
     if not path.is_collection or path.property is not None:
         raise web.HTTPMethodNotAllowed(
-            "POST", ["GET", "PATCH", "PUT", "DELETE"], text=f"cannot POST to {path}"
+            "POST", ["GET", "HEAD", "PATCH", "PUT", "DELETE"], text=f"cannot POST to {path}"
         )
     entity_type = path.target.entity_type
     # Group commit shares a transaction of its own: never inside a caller's ($batch) transaction.
@@ -162,7 +162,7 @@ def _entity_address(path: ResourcePath, method: str) -> tuple[EntityType, int]:
     """The (entity type, id) an update or delete is for; only Set(id) or .../Nav(id) qualify."""
     if path.property is not None or path.target.key is None:
         raise web.HTTPMethodNotAllowed(
-            method, ["GET", "POST"], text=f"{method} needs an entity address such as Things(1)"
+            method, ["GET", "HEAD", "POST"], text=f"{method} needs an entity address such as Things(1)"
         )
     return path.target.entity_type, path.target.key
 

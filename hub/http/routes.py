@@ -10,8 +10,11 @@ from hub.http import handlers, health, openapi, viewer
 # {version} accepts the two STA versions; v1.0 clients get the same model (§2 of 18-088 lists the changes).
 VERSION = r"{version:v1\.[01]}"
 
+# HEAD wherever GET works (RFC 9110 §9.3.2): aiohttp sends its headers, Content-Length included,
+# and drops the body; add_get registers HEAD for the fixed routes below by itself.
 METHODS = (
     ("GET", handlers.handle_get),
+    ("HEAD", handlers.handle_get),
     ("POST", handlers.handle_post),
     ("PATCH", handlers.handle_patch),
     ("PUT", handlers.handle_put),

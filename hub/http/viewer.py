@@ -21,12 +21,20 @@ VIEWER_DIR = Path(__file__).parent / "static" / "viewer"
 
 FALLBACK = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>twinhub</title>
-<style>body{{font:16px/1.5 system-ui,sans-serif;max-width:40em;margin:3em auto;padding:0 1em}}
+<style>body{{font:16px/1.5 system-ui,sans-serif;max-width:44em;margin:3em auto;padding:0 1em}}
 code{{background:#eee;padding:0 .3em}}</style></head>
 <body><h1>twinhub</h1>
-<p>The map viewer is not built in this installation. Build it with <code>make viewer</code>
-(needs Node.js 18 or newer with npm), then reload this page.</p>
-<p>The SensorThings API answers at <a href="{base}/v1.1">{base}/v1.1</a>.</p>
+<p>The SensorThings API answers at <a href="{base}/v1.1">{base}/v1.1</a>. To look around:</p>
+<ul>
+<li><a href="{base}/v1.1/Things?$expand=Locations">Things with their Locations</a></li>
+<li><a href="{base}/v1.1/Datastreams?$expand=Observations($orderby=phenomenonTime%20desc;$top=1)">Datastreams
+with their latest Observation</a></li>
+<li><a href="{base}/v1.1/api">the OpenAPI description</a> and <a href="{base}/ready">/ready</a></li>
+</ul>
+<p>The map viewer is not built in this installation; it needs Node.js 18 or newer with npm. In a clone
+of the repository, <code>make viewer</code> builds it (<code>make demo</code> does when npm is there);
+an editable install (<code>pip install -e .</code>, what <code>make</code> uses) serves it on the next
+reload, a regular one after <code>pip install .</code> again.</p>
 </body></html>
 """
 

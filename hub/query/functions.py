@@ -9,7 +9,8 @@ mindatetime()/maxdatetime() bind OData's Edm.DateTimeOffset bounds
 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z, which asyncpg sends as
 -infinity/infinity (so they lie before/after every stored time, and their
 year() is -Infinity/Infinity); geo.distance and
-geo.length are planar in SRID 4326 (STA-NOTES 11); the temporal functions
+geo.length are planar in SRID 4326 (STA-NOTES 11), and without PostGIS the viewers' shapes run
+on built-in types (builtin_geo.py); the temporal functions
 (before, after, meets, during, overlaps, starts, finishes) follow FROST-Server.
 """
 
@@ -20,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from hub.query import builtin_geo
 from hub.query.ast import Constant, Expr
 from hub.query.operators import TEMPORAL, coerce
 from hub.query.sqlexpr import BIGINT, FLOAT, NUMERIC, Ctx, Ty, Val, boolean, instant, number
@@ -199,7 +201,9 @@ def call(name: str, args: tuple[Expr, ...], ctx: Ctx, compile_arg: Compile) -> V
     if function is None:
         ctx.fail(f"unknown function {name!r}")
     _arity(name, function, len(args), ctx)
-    if function.geo and not ctx.dialect.postgis:
-        ctx.fail(f"{name} needs PostGIS, which this database does not have")
+    if function.geo and not ctx.dialect.postgis and not ctx.dialect.points:
+        ctx.needs_postgis(f"{name} needs PostGIS, which this database does not have")
     values = [_argument(name, function, i, arg, ctx, compile_arg) for i, arg in enumerate(args)]
+    if function.geo and not ctx.dialect.postgis:
+        return builtin_geo.call(name, values, ctx)  # the viewers' shapes on built-in types
     return function.build(ctx, values)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
+from hub.query import builtin_geo
 from hub.query.ast import Constant, Path
 from hub.query.sqlexpr import BIGINT, FLOAT, NULL, Ctx, Ty, Val, boolean, instant, number
 from hub.query.wkt import wkt_problem
@@ -32,6 +33,13 @@ _GEOMETRY = {
     ("FeatureOfInterest", "feature"): "{a}.geom",
     ("Datastream", "observedArea"): "twinhub_geometry({a}.observed_area)",
     ("MultiDatastream", "observedArea"): "twinhub_geometry({a}.observed_area)",
+}
+# Without PostGIS: the built-in point of a GeoJSON Point (migration 0007; NULL for other geometries).
+_POINTS = {
+    ("Location", "location"): "{a}.pt",
+    ("FeatureOfInterest", "feature"): "{a}.pt",
+    ("Datastream", "observedArea"): "twinhub_point({a}.observed_area)",
+    ("MultiDatastream", "observedArea"): "twinhub_point({a}.observed_area)",
 }
 
 _NUMBER_TEXT = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
@@ -132,9 +140,14 @@ def _json(prop: Property, alias: str, entity_type: EntityType, rest: tuple[str, 
     if rest:
         keys = ctx.bind(list(rest), "text[]")
         return Val(Ty.JSON, f"({column} #> {keys})", text=f"({column} #>> {keys})")
-    geom = _GEOMETRY.get((entity_type.name, prop.name), "").format(a=alias)
-    numeric = f"{alias}.result_number" if (entity_type.name, prop.name) == ("Observation", "result") else ""
-    return Val(Ty.JSON, column, text=f"({column} #>> '{{}}')", number=numeric, geom=geom)
+    key = (entity_type.name, prop.name)
+    geom, shape = _GEOMETRY.get(key, ""), ""
+    if not ctx.dialect.postgis and ctx.dialect.points and key in _POINTS:
+        geom, shape = _POINTS[key], builtin_geo.POINT
+    numeric = f"{alias}.result_number" if key == ("Observation", "result") else ""
+    return Val(
+        Ty.JSON, column, text=f"({column} #>> '{{}}')", number=numeric, geom=geom.format(a=alias), shape=shape
+    )
 
 
 # ---- literals ------------------------------------------------------------------------------------
@@ -228,11 +241,13 @@ def _duration(value: object, ctx: Ctx, hint: Ty | None) -> Val:
 
 def _geography(value: object, ctx: Ctx, hint: Ty | None) -> Val:
     text = str(value)
-    if not ctx.dialect.postgis:
-        ctx.fail("geography literals need PostGIS, which this database does not have")
+    if not ctx.dialect.postgis and not ctx.dialect.points:
+        ctx.needs_postgis("geography literals need PostGIS, which this database does not have")
     problem = wkt_problem(text)
     if problem is not None:
         ctx.fail(f"geography'{text[:60]}' is not well-known text: {problem}")
+    if not ctx.dialect.postgis:
+        return builtin_geo.literal(text, ctx)
     return Val(Ty.GEOMETRY, f"ST_GeomFromText({ctx.bind(text, 'text')}, 4326)")
 
 

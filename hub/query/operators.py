@@ -77,7 +77,7 @@ def _json_as(value: Val, ty: Ty) -> Val | None:
     if ty is Ty.BOOL:
         return boolean(f"(CASE WHEN jsonb_typeof({j}) = 'boolean' THEN ({j})::boolean END)")
     if ty is Ty.GEOMETRY and value.geom:
-        return Val(Ty.GEOMETRY, value.geom)
+        return Val(Ty.GEOMETRY, value.geom, shape=value.shape)
     return None
 
 

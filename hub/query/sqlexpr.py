@@ -32,6 +32,11 @@ class Dialect:
     """What the database offers beyond plain PostgreSQL."""
 
     postgis: bool  # PostGIS present: geom columns and ST_ functions
+    points: bool = False  # no PostGIS, but the built-in `pt` point columns (migration 0007)
+
+
+class GeometryUnsupportedError(QueryError):
+    """A spatial request this database cannot answer without PostGIS (HTTP 501, not the client's fault)."""
 
 
 class Ty(enum.Enum):
@@ -79,7 +84,10 @@ class Val:
     num: str = NUMERIC  # NUMBER: its SQL type (BIGINT, FLOAT or NUMERIC)
     text: str = ""  # JSON: the value as text (`#>>`)
     number: str = ""  # JSON: a numeric column standing for the value (Observation result_number)
-    geom: str = ""  # JSON: the geometry of a GeoJSON property (needs PostGIS)
+    geom: str = ""  # JSON: the geometry of a GeoJSON property (PostGIS, or a built-in shape)
+    shape: str = ""  # GEOMETRY (JSON: its geom) without PostGIS: "point" or "polygon"; "" is PostGIS
+    box: str = ""  # GEOMETRY "polygon" (sql: its ring as float8[]): its bounding `box`
+    rectangle: bool = False  # GEOMETRY "polygon": an axis-aligned rectangle, the same as its box
     shift: int = 0  # TIME: bound on the days it was moved from stored values; -1 when unknown
     delta: str = ""  # DURATION: the bound interval placeholder of a duration literal
 
@@ -137,6 +145,10 @@ class Ctx:
     def fail(self, message: str) -> NoReturn:
         """Raise a QueryError naming the query option."""
         raise self.error(message)
+
+    def needs_postgis(self, message: str) -> NoReturn:
+        """Raise the 501 of a spatial request that only PostGIS can answer."""
+        raise GeometryUnsupportedError(f"{self.option}: {message}", option=self.option)
 
     def bind(self, value: object, sql_type: str) -> str:
         """Bind `value` and return its placeholder with an explicit cast."""

@@ -69,7 +69,7 @@ class _Reader:
             raise _Bad("positions mix dimensions")
         return tuple(numbers)
 
-    def points(self, minimum: int, closed: bool = False) -> None:
+    def points(self, minimum: int, closed: bool = False) -> list[Coordinate]:
         self.take("(")
         points = [self.coordinate()]
         while self.peek() == ",":
@@ -80,6 +80,7 @@ class _Reader:
             raise _Bad(f"needs at least {minimum} positions")
         if closed and points[0] != points[-1]:
             raise _Bad("a polygon ring must end where it starts")
+        return points
 
 
 def _empty_or(reader: _Reader) -> bool:
@@ -89,7 +90,7 @@ def _empty_or(reader: _Reader) -> bool:
     return False
 
 
-def _listed(reader: _Reader, read_one: Callable[[], None]) -> None:
+def _listed(reader: _Reader, read_one: Callable[[], object]) -> None:
     reader.take("(")
     read_one()
     while reader.peek() == ",":
@@ -123,7 +124,7 @@ def _collection(reader: _Reader, depth: int) -> None:
     _listed(reader, lambda: _geometry(reader, depth + 1))
 
 
-_BODIES: dict[str, Callable[[_Reader, int], None]] = {
+_BODIES: dict[str, Callable[[_Reader, int], object]] = {
     "POINT": lambda reader, depth: reader.points(1),
     "LINESTRING": lambda reader, depth: reader.points(2),
     "POLYGON": lambda reader, depth: _polygon(reader),
@@ -159,3 +160,24 @@ def wkt_problem(text: str) -> str | None:
     except _Bad as exc:
         return str(exc)
     return None
+
+
+def simple_shape(text: str) -> tuple[str, list[Coordinate]] | None:
+    """("POINT", [xy]) or ("POLYGON", ring) for a two-dimensional point or polygon without holes,
+    the shapes PostgreSQL's built-in types hold; None for anything else (or bad WKT)."""
+    try:
+        reader = _Reader(text)
+        kind = reader.take().upper()
+        if kind not in ("POINT", "POLYGON") or reader.peek() != "(":
+            return None
+        if kind == "POINT":
+            coordinates = reader.points(1)
+        else:
+            reader.take("(")
+            coordinates = reader.points(4, closed=True)
+            reader.take(")")  # a second ring (a hole) stops here
+        if reader.peek() or reader.dims != 2 or (kind == "POINT" and len(coordinates) != 1):
+            return None
+    except _Bad:
+        return None
+    return kind, coordinates

@@ -52,10 +52,12 @@ async def create_pool(
 
 
 async def detect_dialect(pool: asyncpg.Pool) -> Dialect:
-    """What the database offers: the geometry columns exist only where PostGIS was available."""
-    sql = """SELECT EXISTS (SELECT 1 FROM information_schema.columns
-                            WHERE table_schema = current_schema() AND table_name = 'locations'
-                            AND column_name = 'geom')"""
+    """What the database offers: geom columns where PostGIS was available (migration 0002), else
+    the built-in pt columns (migration 0007)."""
+    sql = """SELECT bool_or(column_name = 'geom'), bool_or(column_name = 'pt')
+             FROM information_schema.columns
+             WHERE table_schema = current_schema() AND table_name = 'locations'"""
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("SET LOCAL statement_timeout = 0")  # start-up must not depend on the setting
-        return Dialect(postgis=bool(await conn.fetchval(sql)))
+        postgis, points = await conn.fetchrow(sql)
+        return Dialect(postgis=bool(postgis), points=bool(points))

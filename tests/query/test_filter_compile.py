@@ -43,10 +43,12 @@ from hub.query.ast import (
 )
 from hub.query.compile import Binds
 from hub.query.filter import Dialect, QueryError, compile_filter, compile_order
+from hub.query.sqlexpr import GeometryUnsupportedError
 from schemas.model import ENTITY_TYPES
 
 POSTGIS = Dialect(postgis=True)
 PLAIN = Dialect(postgis=False)
+BUILTIN = Dialect(postgis=False, points=True)  # no PostGIS: the pt columns of migration 0007
 
 # ---- AST builders ----------------------------------------------------------------------------------
 
@@ -312,12 +314,17 @@ async def db(dataset: str) -> AsyncIterator[asyncpg.Connection]:
 
 
 async def has_geom(conn: asyncpg.Connection) -> bool:
-    return bool(
-        await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM information_schema.columns"
-            " WHERE table_name = 'locations' AND column_name = 'geom')"
-        )
+    return (await dialect_of(conn)).postgis
+
+
+async def dialect_of(conn: asyncpg.Connection) -> Dialect:
+    """What the database's migrations made: PostGIS geom columns, else the built-in pt columns."""
+    columns = await conn.fetch(
+        "SELECT column_name FROM information_schema.columns"
+        " WHERE table_schema = current_schema() AND table_name = 'locations'"
     )
+    names = {row["column_name"] for row in columns}
+    return Dialect(postgis="geom" in names, points="pt" in names)
 
 
 async def select_ids(
@@ -730,8 +737,161 @@ GEO_CASES: list[tuple[str, str, Expr, list[int]]] = [
 )
 async def test_geo(db: asyncpg.Connection, type_name: str, expr: Expr, expected: list[int]) -> None:
     if not await has_geom(db):
-        pytest.skip("the database has no PostGIS geom columns (migration 0002 found no PostGIS)")
+        pytest.skip("needs PostGIS: the database has no geom columns (migration 0002 found no PostGIS)")
     assert await select_ids(db, type_name, expr) == expected
+
+
+# The viewers' shapes (STA-NOTES "What viewers send"), on whatever geometry the database has: PostGIS,
+# or without it PostgreSQL's built-in types. Location filters look at the point Locations 1 and 2
+# only, since the built-in fallback tests points (L3 is a polygon, L4 a line); the answers must agree.
+TRIANGLE = "POLYGON((6 50, 12 50, 6 56, 6 50))"  # x + y <= 62: L1 (8 51) inside, L2 (10 53) not
+EDGE = "POLYGON((8 50, 9 50, 9 52, 8 52, 8 50))"  # L1 (8 51) lies on its left edge
+# Hypotenuses x + y = 59 -/+ 2e-7: L1 (8 51) 1.4e-7 degrees (1.5 cm) outside / inside. PostgreSQL's
+# own polygon operators would call both inside (they compare cross products with a 1e-6 tolerance).
+JUST_OUTSIDE = "POLYGON((7 50, 8.9999998 50, 7 51.9999998, 7 50))"
+TRAPEZOID = "POLYGON((7 51, 9 51, 8.5 52, 7.5 52, 7 51))"  # L1 (8 51) on its horizontal bottom edge
+JUST_INSIDE = "POLYGON((7 50, 9.0000002 50, 7 52.0000002, 7 50))"
+POINTS_ONLY = "e.id IN (1, 2)"
+VIEWER_GEO_CASES: list[tuple[str, str, Expr, list[int], str]] = [
+    ("st_intersects", "Location", fn("st_intersects", p("location"), geo(POLY)), [1], POINTS_ONLY),
+    ("geo.intersects (QGIS)", "Location", fn("geo.intersects", p("location"), geo(POLY)), [1], POINTS_ONLY),
+    ("st_within", "Location", fn("st_within", p("location"), geo(POLY)), [1], POINTS_ONLY),
+    ("st_contains", "Location", fn("st_contains", geo(POLY), p("location")), [1], POINTS_ONLY),
+    ("polygon first", "Location", fn("st_intersects", geo(POLY), p("location")), [1], POINTS_ONLY),
+    ("st_disjoint", "Location", fn("st_disjoint", p("location"), geo(POLY)), [2], POINTS_ONLY),
+    ("triangle", "Location", fn("st_intersects", p("location"), geo(TRIANGLE)), [1], POINTS_ONLY),
+    ("triangle within", "Location", fn("st_within", p("location"), geo(TRIANGLE)), [1], POINTS_ONLY),
+    ("on the edge intersects", "Location", fn("st_intersects", p("location"), geo(EDGE)), [1], POINTS_ONLY),
+    ("on the edge is not within", "Location", fn("st_within", p("location"), geo(EDGE)), [], POINTS_ONLY),
+    ("on the edge not contained", "Location", fn("st_contains", geo(EDGE), p("location")), [], POINTS_ONLY),
+    ("on the edge touches", "Location", fn("st_touches", p("location"), geo(EDGE)), [1], POINTS_ONLY),
+    (
+        "on a horizontal edge",
+        "Location",
+        fn("st_intersects", p("location"), geo(TRAPEZOID)),
+        [1],
+        POINTS_ONLY,
+    ),
+    (
+        "not within from that edge",
+        "Location",
+        fn("st_within", p("location"), geo(TRAPEZOID)),
+        [],
+        POINTS_ONLY,
+    ),
+    ("1.5 cm outside", "Location", fn("st_intersects", p("location"), geo(JUST_OUTSIDE)), [], POINTS_ONLY),
+    ("1.5 cm inside", "Location", fn("st_within", p("location"), geo(JUST_INSIDE)), [1], POINTS_ONLY),
+    ("1.5 cm off the ring", "Location", fn("st_touches", p("location"), geo(JUST_INSIDE)), [], POINTS_ONLY),
+    ("point equals", "Location", fn("st_equals", p("location"), geo("POINT(10 53)")), [2], POINTS_ONLY),
+    (
+        "point intersects",
+        "Location",
+        fn("st_intersects", p("location"), geo("POINT(8 51)")),
+        [1],
+        POINTS_ONLY,
+    ),
+    (
+        "distance between points",
+        "Location",
+        cmp("lt", fn("geo.distance", p("location"), geo("POINT(8 52)")), 1.01),
+        [1],
+        POINTS_ONLY,
+    ),
+    (
+        "distance is planar (3-4-5)",
+        "Location",
+        eq(fn("geo.distance", p("location"), geo("POINT(11 55)")), 5),
+        [1],
+        POINTS_ONLY,
+    ),
+    (
+        "Things over Locations (Masterportal)",
+        "Thing",
+        fn("st_within", p("Locations/location"), geo(POLY)),
+        [1, 3],
+        "TRUE",
+    ),
+    (
+        "VC Map",
+        "Thing",
+        both(
+            eq(p("Datastreams/ObservedProperty/name"), "NO2"),
+            fn("st_within", p("Locations/location"), geo(POLY)),
+        ),
+        [1],
+        "TRUE",
+    ),
+    (
+        "Masterportal from Datastreams",
+        "Datastream",
+        fn("st_intersects", p("Thing/Locations/location"), geo("POINT(10 53)")),
+        [3],
+        "TRUE",
+    ),
+    ("features", "FeatureOfInterest", fn("st_equals", p("feature"), geo("POINT(10 53)")), [2], "TRUE"),
+    (
+        "Observations over features",
+        "Observation",
+        fn("st_within", p("FeatureOfInterest/feature"), geo("POLYGON((9 52, 11 52, 11 54, 9 54, 9 52))")),
+        [31],
+        "TRUE",
+    ),
+]
+
+
+@pytest.mark.geo
+@pytest.mark.parametrize(
+    ("type_name", "expr", "expected", "where"), [pytest.param(*c[1:], id=c[0]) for c in VIEWER_GEO_CASES]
+)
+async def test_viewer_geo_shapes(
+    db: asyncpg.Connection, type_name: str, expr: Expr, expected: list[int], where: str
+) -> None:
+    dialect = await dialect_of(db)
+    if not dialect.postgis and not dialect.points:
+        pytest.fail("the database has neither PostGIS geom columns nor the pt columns of migration 0007")
+    assert await select_ids(db, type_name, expr, dialect, where) == expected
+
+
+# What the built-in fallback cannot answer: a 501 (GeometryUnsupportedError) that names PostGIS.
+NEEDS_POSTGIS_CASES: list[tuple[str, str, Expr]] = [
+    ("geo.length", "Location", eq(fn("geo.length", p("location")), 5)),
+    ("st_overlaps", "Location", fn("st_overlaps", p("location"), geo(POLY))),
+    ("st_crosses", "Location", fn("st_crosses", p("location"), geo("LINESTRING(6 51, 10 51)"))),
+    ("st_relate", "Location", fn("st_relate", p("location"), geo(POLY), "T********")),
+    ("a line literal", "Location", fn("st_intersects", p("location"), geo("LINESTRING(0 0, 1 1)"))),
+    (
+        "a polygon with a hole",
+        "Location",
+        fn("st_within", p("location"), geo("POLYGON((0 0, 9 0, 9 9, 0 0), (1 1, 2 1, 2 2, 1 1))")),
+    ),
+    (
+        "a multipolygon",
+        "Location",
+        fn("st_within", p("location"), geo("MULTIPOLYGON(((0 0, 1 0, 1 1, 0 0)))")),
+    ),
+    (
+        "three dimensions",
+        "Location",
+        fn("st_within", p("location"), geo("POLYGON Z((0 0 0, 1 0 0, 1 1 0, 0 0 0))")),
+    ),
+    ("polygon within a point", "Location", fn("st_within", geo(POLY), p("location"))),
+    ("polygons", "Location", fn("st_intersects", geo(POLY), geo(POLY))),
+    ("distance to a polygon", "Location", cmp("lt", fn("geo.distance", p("location"), geo(POLY)), 1)),
+]
+
+
+@pytest.mark.parametrize(("type_name", "expr"), [pytest.param(*c[1:], id=c[0]) for c in NEEDS_POSTGIS_CASES])
+def test_the_builtin_fallback_names_postgis_for_other_shapes(type_name: str, expr: Expr) -> None:
+    with pytest.raises(GeometryUnsupportedError, match="PostGIS") as caught:
+        compile_filter(expr, ENTITY_TYPES[type_name], "e", Binds(), BUILTIN)
+    assert str(caught.value).startswith("$filter: ")
+
+
+def test_without_any_geometry_columns_spatial_filters_are_501() -> None:
+    with pytest.raises(GeometryUnsupportedError, match="needs PostGIS"):
+        compile_filter(
+            fn("st_within", p("location"), geo(POLY)), ENTITY_TYPES["Location"], "e", Binds(), PLAIN
+        )
 
 
 # ---- $orderby -------------------------------------------------------------------------------------
@@ -1356,15 +1516,19 @@ def _sort_keys(schema: Schema) -> st.SearchStrategy[Expr]:
 def test_random_expressions_run(dataset: str, schema: Schema) -> None:
     loop = asyncio.new_event_loop()
     conn = loop.run_until_complete(asyncpg.connect(dataset))
-    dialect = Dialect(postgis=loop.run_until_complete(has_geom(conn)))
+    dialect = loop.run_until_complete(dialect_of(conn))
     entity_type = ENTITY_TYPES[schema.name]
 
     @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(expr=conditions(schema, 3), key=_sort_keys(schema), descending=st.booleans())
     def run(expr: Expr, key: Expr, descending: bool) -> None:
         binds = Binds()
-        where = compile_filter(expr, entity_type, "e", binds, dialect)
-        order = compile_order(OrderBy(key, descending), entity_type, "e", binds, dialect)
+        try:
+            where = compile_filter(expr, entity_type, "e", binds, dialect)
+            order = compile_order(OrderBy(key, descending), entity_type, "e", binds, dialect)
+        except GeometryUnsupportedError:
+            assert not dialect.postgis  # the built-in fallback's documented 501 for other shapes
+            return
         sql = f"SELECT e.id FROM {entity_type.table} e WHERE {where} ORDER BY {order}, e.id"
         loop.run_until_complete(conn.fetch(sql, *binds.values))
 
