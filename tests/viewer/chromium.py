@@ -74,6 +74,7 @@ def chromium() -> Iterator[Any]:
     options.binary_location = CHROMIUM
     for flag in FLAGS:
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # console and CSP reports
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     try:
         yield driver
@@ -121,6 +122,11 @@ return markers.length > 0 && markers.every((marker) => {
 def markers_in_view(driver: Any) -> bool:
     """Whether there are markers and the map's view shows every one of them."""
     return bool(driver.execute_script(MARKERS_IN_VIEW))
+
+
+def console_messages(driver: Any) -> list[str]:
+    """What the page wrote to the console (and the browser's CSP reports) since the last call."""
+    return [str(entry["message"]) for entry in driver.get_log("browser")]
 
 
 def save_screenshot(driver: Any, path: Path, *, also_to_env: bool = False) -> None:
