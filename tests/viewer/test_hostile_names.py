@@ -88,7 +88,7 @@ def test_markup_in_names_units_and_results_is_shown_as_text_and_never_runs(hub: 
     value = f'tr[data-datastream="{stream}"] td.value'
     assert browser.find_element(By.CSS_SELECTOR, value).text == f"{RESULT} {UNIT}"
     assert browser.find_element(By.CSS_SELECTOR, f'tr[data-datastream="{stream}"] button').text == QUANTITY
-    wait.until(lambda d: d.find_element(By.ID, "chart-title").text == f"{QUANTITY} ({UNIT}) – {NAME}")
+    wait.until(lambda d: d.find_element(By.ID, "chart-title").text == f"{QUANTITY} ({UNIT}) \u2013 {NAME}")
 
     # A string result arriving live goes through the same path.
     wait.until(lambda d: d.find_element(By.ID, "live").get_attribute("data-state") == "open")
