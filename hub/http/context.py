@@ -11,6 +11,7 @@ from aiohttp import web
 
 from hub.config import Settings
 from hub.ingest.group_commit import GroupCommit
+from hub.ingest.writer import IngestStats
 from hub.query.filter import Dialect
 from hub.store.write import Change
 
@@ -41,6 +42,7 @@ class AppState:
 
 
 STATE = web.AppKey("state", AppState)
+INGEST = web.AppKey("ingest", IngestStats)  # only present when TWINHUB_MQTT_URL is set
 
 
 def _first(value: str | None) -> str | None:

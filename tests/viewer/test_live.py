@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 from viewer_data import STATIONS, thing_body
 
-from hub.http.live import LIVE, Subscriber, end_streams, matches
+from hub.app import FEED
+from hub.changes.live import Subscriber, matches
+from hub.http.live import LIVE, end_streams
 
 Json = dict[str, Any]
 GUARD = 20.0  # seconds before a test that waits for an event gives up instead of hanging
@@ -67,6 +69,7 @@ async def test_an_observation_posted_over_http_arrives(client: Any) -> None:
 
 async def test_a_level_wildcard_tells_the_datastream_and_other_streams_are_filtered_out(client: Any) -> None:
     await make_things(client)
+    await client.server.app[FEED].flush()  # their creation is announced before the stream opens
     stream = await open_stream(client, "v1.1/Datastreams(2)/Observations", "v1.1/Things")
     await client.post("/v1.1/Datastreams(1)/Observations", json={"result": 1})
     await client.post("/v1.1/Datastreams(2)/Observations", json={"result": 2})
@@ -154,3 +157,23 @@ def test_a_full_client_queue_drops_its_oldest_events_and_counts_them() -> None:
         subscriber.push(("v1.1/Observations", str(n).encode()))
     assert [payload for _, payload in subscriber.events] == [b"3", b"4"]
     assert subscriber.dropped == 3
+
+
+async def test_a_thing_moved_to_another_location_sends_the_location_events(client: Any) -> None:
+    """The MQTT notifications' Location events for moved Things reach /live too (one pipeline)."""
+    await make_things(client, 1)
+    harbour = {
+        "name": "Harbour",
+        "description": "Harbour",
+        "encodingType": "application/geo+json",
+        "location": {"type": "Point", "coordinates": [9.97, 53.54]},
+    }
+    created = await client.post("/v1.1/Locations", json=harbour)
+    location = (await created.json())["@iot.id"]
+    await client.server.app[FEED].flush()
+    stream = await open_stream(client, "v1.1/Datastreams(1)/Thing/Locations", "v1.1/Things(1)/Locations")
+    moved = await client.patch("/v1.1/Things(1)", json={"Locations": [{"@iot.id": location}]})
+    assert moved.status == 200
+    received = {(await next_event(stream))[1]["topic"]: None for _ in range(2)}
+    assert set(received) == {"v1.1/Datastreams(1)/Thing/Locations", "v1.1/Things(1)/Locations"}
+    stream.close()
