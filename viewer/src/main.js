@@ -39,6 +39,7 @@ const state = {
   liveCount: 0,
   fresh: new Set(), // Datastream ids with a new value since the last redraw (highlighted)
   markers: new Map(), // Thing id -> Leaflet circle marker
+  detailsKey: null, // what the panel's rows were built for (Thing, language, Datastreams)
 };
 
 // ---- data --------------------------------------------------------------------------------------
@@ -217,7 +218,8 @@ function renderMap({ fit = false } = {}) {
       state.markers.set(thing.id, marker);
     }
     marker.setLatLng([thing.lat, thing.lon]);
-    marker.setStyle({ color: "#ffffff", fillColor: colour, fillOpacity: 0.9 });
+    const chosen = thing.id === state.selected?.id; // the Thing in the panel: a dark ring
+    marker.setStyle({ color: chosen ? "#1d2733" : "#ffffff", weight: chosen ? 3 : 2, fillColor: colour, fillOpacity: 0.9 });
     const name = thingName(thing);
     const label = value ? `${name}: ${formatNumber(value.value)} ${value.unit}` : name;
     const tip = marker.getTooltip().getContent();
@@ -283,6 +285,7 @@ function el(tag, props = {}, ...children) {
 
 function selectThing(id) {
   state.selected = state.things.find((thing) => thing.id === id) ?? null;
+  renderMap();
   renderDetails();
   const quantity = $("quantity").value;
   const streams = state.selected?.datastreams ?? [];
@@ -294,10 +297,18 @@ function renderDetails() {
   const thing = state.selected;
   const details = $("details");
   if (!thing) {
+    state.detailsKey = null;
     details.replaceChildren(el("p", { className: "note" }, t("pickThing")));
     $("streams").replaceChildren();
     return;
   }
+  // Live redraws change the values in place: a row being hovered or focused stays as it is.
+  const key = [thing.id, getLanguage(), ...thing.datastreams.map((d) => d.id)].join(" ");
+  if (state.detailsKey === key) {
+    updateRows(thing);
+    return;
+  }
+  state.detailsKey = key;
   details.replaceChildren(
     el("h2", {}, thingName(thing)),
     el(
@@ -308,18 +319,35 @@ function renderDetails() {
   );
   const rows = thing.datastreams.map((d) => {
     const button = el("button", { type: "button", title: d.name }, datastreamTitle(d));
-    button.onclick = () => showChart(d);
-    const value = d.latest ? `${formatNumber(d.latest.value)} ${d.unit}` : t("noValue");
+    button.onclick = () => showChart(state.datastreams.get(d.id) ?? d); // the current object after a reload
     return el(
       "tr",
       { dataset: { datastream: String(d.id) }, className: state.chart?.datastream.id === d.id ? "chosen" : "" },
       el("td", {}, button),
-      el("td", { className: "value", title: d.unitName }, value),
-      el("td", { className: "time" }, d.latest ? formatTime(d.latest.time) : ""),
+      el("td", { className: "value", title: d.unitName }, valueText(d)),
+      el("td", { className: "time" }, timeText(d)),
     );
   });
   const head = el("tr", {}, el("th", {}, t("measurement")), el("th", {}, t("latest")), el("th", {}, t("time")));
   $("streams").replaceChildren(el("table", {}, el("thead", {}, head), el("tbody", {}, ...rows)));
+}
+
+function valueText(datastream) {
+  return datastream.latest ? `${formatNumber(datastream.latest.value)} ${datastream.unit}` : t("noValue");
+}
+
+function timeText(datastream) {
+  return datastream.latest ? formatTime(datastream.latest.time) : "";
+}
+
+function updateRows(thing) {
+  for (const datastream of thing.datastreams) {
+    const row = $("streams").querySelector(`tr[data-datastream="${datastream.id}"]`);
+    if (!row) continue;
+    row.classList.toggle("chosen", state.chart?.datastream.id === datastream.id);
+    row.querySelector("td.value").textContent = valueText(datastream);
+    row.querySelector("td.time").textContent = timeText(datastream);
+  }
 }
 
 // ---- chart -------------------------------------------------------------------------------------
@@ -437,7 +465,13 @@ function scheduleRender() {
     renderMap();
     if (state.selected) {
       renderDetails();
-      for (const id of state.fresh) document.querySelector(`tr[data-datastream="${id}"]`)?.classList.add("fresh");
+      for (const id of state.fresh) {
+        const row = document.querySelector(`tr[data-datastream="${id}"]`);
+        if (!row) continue;
+        row.classList.remove("fresh");
+        void row.offsetWidth; // restart the highlight's animation
+        row.classList.add("fresh");
+      }
     }
     state.fresh.clear();
   }, RENDER_MS);
