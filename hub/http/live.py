@@ -46,8 +46,16 @@ def check_filter(text: str) -> str:
 
 
 def _encode(event: Event) -> bytes:
-    topic, payload = event
-    return b'data: {"topic":' + orjson.dumps(topic) + b',"payload":' + payload + b"}\n\n"
+    event_id, topic, payload = event
+    return (
+        b"id: "
+        + event_id.encode()
+        + b'\ndata: {"topic":'
+        + orjson.dumps(topic)
+        + b',"payload":'
+        + payload
+        + b"}\n\n"
+    )
 
 
 async def handle_live(request: web.Request) -> web.StreamResponse:
@@ -65,7 +73,8 @@ async def handle_live(request: web.Request) -> web.StreamResponse:
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     )
     await response.prepare(request)
-    subscriber = feed.subscribe(filters)
+    # EventSource sends the id of the last event it saw when it reconnects (HTML, server-sent events).
+    subscriber = feed.subscribe(filters, request.headers.get("Last-Event-ID"))
     try:
         await response.write(f"retry: {RETRY_MS}\n: subscribed to {' '.join(filters)}\n\n".encode())
         while not subscriber.closed:

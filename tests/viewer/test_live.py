@@ -27,9 +27,10 @@ async def make_things(client: Any, count: int = 2) -> None:
         assert response.status == 201, await response.text()
 
 
-async def open_stream(client: Any, *topics: str) -> Any:
+async def open_stream(client: Any, *topics: str, last_event_id: str | None = None) -> Any:
     """An open event stream, its opening comment read (so the subscription is registered)."""
-    response = await client.get("/live", params=[("topic", t) for t in topics])
+    headers = {} if last_event_id is None else {"Last-Event-ID": last_event_id}
+    response = await client.get("/live", params=[("topic", t) for t in topics], headers=headers)
     assert response.status == 200, await response.text()
     assert response.headers["Content-Type"].startswith("text/event-stream")
     async with asyncio.timeout(GUARD):
@@ -41,14 +42,22 @@ async def open_stream(client: Any, *topics: str) -> Any:
 
 async def next_event(response: Any) -> tuple[str, Json]:
     """The next `data:` event (skipping comments): its event type and JSON data."""
-    kind = "message"
+    kind, _, data = await next_event_with_id(response)
+    return kind, data
+
+
+async def next_event_with_id(response: Any) -> tuple[str, str | None, Json]:
+    """The next `data:` event (skipping comments): its event type, id and JSON data."""
+    kind, event_id = "message", None
     async with asyncio.timeout(GUARD):
         while True:
             line = (await response.content.readline()).decode()
             if line.startswith("event: "):
                 kind = line[7:].strip()
+            elif line.startswith("id: "):
+                event_id = line[4:].strip()
             elif line.startswith("data: "):
-                return kind, json.loads(line[6:])
+                return kind, event_id, json.loads(line[6:])
 
 
 async def test_an_observation_posted_over_http_arrives(client: Any) -> None:
@@ -154,8 +163,8 @@ def test_mqtt_filter_matching(topic_filter: str, topic: str, expected: bool) -> 
 def test_a_full_client_queue_drops_its_oldest_events_and_counts_them() -> None:
     subscriber = Subscriber(("v1.1/Observations",), limit=2)
     for n in range(5):
-        subscriber.push(("v1.1/Observations", str(n).encode()))
-    assert [payload for _, payload in subscriber.events] == [b"3", b"4"]
+        subscriber.push((f"t-{n}", "v1.1/Observations", str(n).encode()))
+    assert [payload for _, _, payload in subscriber.events] == [b"3", b"4"]
     assert subscriber.dropped == 3
 
 
@@ -176,4 +185,35 @@ async def test_a_thing_moved_to_another_location_sends_the_location_events(clien
     assert moved.status == 200
     received = {(await next_event(stream))[1]["topic"]: None for _ in range(2)}
     assert set(received) == {"v1.1/Datastreams(1)/Thing/Locations", "v1.1/Things(1)/Locations"}
+    stream.close()
+
+
+async def test_a_client_back_with_last_event_id_gets_what_it_missed(client: Any) -> None:
+    """EventSource reconnects with the id of its last event: the same process replays the rest."""
+    await make_things(client, 1)
+    await client.server.app[FEED].flush()
+    first = await open_stream(client, "v1.1/Observations")
+    await client.post("/v1.1/Datastreams(1)/Observations", json={"result": 1})
+    _, seen, event = await next_event_with_id(first)
+    assert event["payload"]["result"] == 1
+    assert seen is not None
+    first.close()  # the client is away ...
+    await client.post("/v1.1/Datastreams(1)/Observations", json={"result": 2})
+    await client.post("/v1.1/Datastreams(1)/Observations", json={"result": 3})
+    await client.server.app[FEED].flush()
+    back = await open_stream(client, "v1.1/Observations", last_event_id=seen)  # ... and back
+    replayed = [(await next_event_with_id(back))[2]["payload"]["result"] for _ in range(2)]
+    assert replayed == [2, 3]
+    await client.post("/v1.1/Datastreams(1)/Observations", json={"result": 4})
+    assert (await next_event(back))[1]["payload"]["result"] == 4
+    back.close()
+
+
+@pytest.mark.parametrize("last_event_id", ["0123abcd-1", "not-an-id", "x"])
+async def test_an_id_this_process_cannot_resume_from_is_a_gap(client: Any, last_event_id: str) -> None:
+    """Another process's id (behind a load balancer), or a foreign one: the client must reload."""
+    stream = await open_stream(client, "v1.1/Observations", last_event_id=last_event_id)
+    kind, event = await next_event(stream)
+    assert kind == "dropped"
+    assert event == {"count": 1}
     stream.close()
