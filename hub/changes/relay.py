@@ -29,6 +29,7 @@ from schemas.model import ENTITY_TYPES
 log = logging.getLogger("twinhub.changes.relay")
 
 CHANNEL = "twinhub_changes"
+LISTENER_NAME = "twinhub changes listener"  # its application_name, for pg_stat_activity
 PAYLOAD_LIMIT = 7900  # bytes; PostgreSQL refuses a NOTIFY payload of 8000 bytes or more
 RETRY_FIRST, RETRY_MAX = 0.5, 10.0  # seconds between attempts to listen again
 ALIVE_CHECK = 30.0  # seconds between probes of the listening connection
@@ -109,7 +110,9 @@ class Relay:
         delay = RETRY_FIRST
         while True:
             try:
-                connection = await asyncpg.connect(self._dsn)
+                connection = await asyncpg.connect(
+                    self._dsn, server_settings={"application_name": LISTENER_NAME}
+                )
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as error:
                 self._warn("cannot listen for other processes' changes: %s", error)
                 await asyncio.sleep(delay)

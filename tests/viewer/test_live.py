@@ -7,12 +7,17 @@ import asyncio
 import json
 from typing import Any
 
+import asyncpg
 import pytest
 from viewer_data import STATIONS, thing_body
 
 from hub.app import FEED
 from hub.changes.live import Subscriber, matches
+from hub.changes.relay import CHANNEL, LISTENER_NAME, encode
+from hub.http.context import STATE
 from hub.http.live import LIVE, end_streams
+from hub.store.write import Change
+from schemas.model import OBSERVATION
 
 Json = dict[str, Any]
 GUARD = 20.0  # seconds before a test that waits for an event gives up instead of hanging
@@ -217,3 +222,38 @@ async def test_an_id_this_process_cannot_resume_from_is_a_gap(client: Any, last_
     assert kind == "dropped"
     assert event == {"count": 1}
     stream.close()
+
+
+async def test_changes_of_other_processes_arrive_and_a_lost_listener_is_a_gap(client: Any) -> None:
+    """What another process NOTIFYs reaches /live; a killed listening connection is reported as a
+    gap to the streams and listened again, after which other processes' changes arrive again."""
+    app = client.server.app
+    await make_things(client, 1)
+    posted = await client.post("/v1.1/Datastreams(1)/Observations", json={"result": 7})
+    observation = (await posted.json())["@iot.id"]
+    await app[FEED].flush()
+    relay = app[FEED].relay
+    assert relay is not None
+    stream = await open_stream(client, "v1.1/Observations")
+    other = encode([Change(OBSERVATION, observation, "update")], "another-process")[0]
+    connection = await asyncpg.connect(app[STATE].settings.database_url)
+    try:
+        await connection.execute("SELECT pg_notify($1, $2)", CHANNEL, other)
+        kind, event = await next_event(stream)
+        assert (kind, event["payload"]["@iot.id"]) == ("message", observation)
+
+        ended = await connection.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1 "
+            "AND datname = current_database()",
+            LISTENER_NAME,
+        )
+        assert ended == 1
+        kind, _ = await next_event(stream)
+        assert kind == "dropped"
+        await asyncio.wait_for(relay.listening.wait(), GUARD)  # listening again
+        await connection.execute("SELECT pg_notify($1, $2)", CHANNEL, other)
+        kind, event = await next_event(stream)
+        assert (kind, event["payload"]["@iot.id"]) == ("message", observation)
+    finally:
+        await connection.close()
+        stream.close()
