@@ -65,9 +65,6 @@ class Subscriber:
     def wants(self, topic: str) -> bool:
         return any(matches(f, topic) for f in self.filters)
 
-    def wants_any(self, topics: Sequence[str]) -> bool:
-        return any(self.wants(topic) for topic in topics)
-
     def push(self, event: Event) -> None:
         if len(self.events) >= self.limit:
             self.events.popleft()

@@ -26,7 +26,7 @@ class AppState:
     pool: asyncpg.Pool
     dialect: Dialect = field(default_factory=lambda: Dialect(postgis=False))
     group_commit: GroupCommit | None = None  # shared transactions for concurrent Observation POSTs
-    # Called after each commit with its changes (the MQTT notifier subscribes here); never before.
+    # Called after each commit with its changes (the change feed subscribes here); never before.
     change_listeners: list[ChangeListener] = field(default_factory=list)
 
     def committed(self, changes: Sequence[Change]) -> None:
