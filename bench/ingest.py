@@ -254,7 +254,7 @@ async def _hub(settings: Settings, index: int, stop: Any, out: Any, notify: bool
     async with contextlib.AsyncExitStack() as stack:
         if notify:  # as `twinhub serve` runs it: change notifications on the same connection
             settings = settings.model_copy(update={"mqtt_client_id": f"bench-{index}"})
-            service = await stack.enter_async_context(running_ingest(settings, pool, []))
+            service = await stack.enter_async_context(running_ingest(settings, pool))
         else:
             service = IngestService(settings, pool, lambda changes: None, f"bench-{index}")
             service.start()

@@ -1,29 +1,39 @@
 # SPDX-License-Identifier: Apache-2.0
-"""build_app(settings) -> web.Application, with the pool owned by a cleanup context."""
+"""build_app(settings) -> web.Application: the application layer, wiring HTTP, the change feed and MQTT.
+
+Cleanup contexts, in order: the database pool; the change feed with its /live sink (and the
+relay between processes); the broker connection with ingest and the MQTT notifications.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from hub.changes.feed import ChangeFeed, running_feed
+from hub.changes.live import LiveFanout
+from hub.changes.notice import base_url_of
 from hub.config import Settings
 from hub.http.compression import compression_middleware
-from hub.http.context import STATE, AppState
+from hub.http.context import INGEST, STATE, AppState
 from hub.http.cors import cors_middleware
 from hub.http.errors import error_middleware
-from hub.http.live import setup_live
+from hub.http.live import LIVE, setup_live
 from hub.http.observe import add_metrics, observe_middleware
 from hub.http.routes import add_routes
 from hub.http.security import GUARD, Guard, security_middleware
 from hub.ingest.group_commit import GroupCommit
 from hub.lifecycle import maintenance_context
 from hub.metrics import HubMetrics
-from hub.mqtt.service import INGEST, mqtt_context
+from hub.mqtt.service import IngestService, running_ingest
 from hub.store.pool import create_pool, detect_dialect
 
 log = logging.getLogger("twinhub")
+
+FEED = web.AppKey("feed", ChangeFeed)
+MQTT = web.AppKey("mqtt", IngestService)
 
 
 def build_app(settings: Settings) -> web.Application:
@@ -63,7 +73,8 @@ def build_app(settings: Settings) -> web.Application:
             await pool.close()
 
     app.cleanup_ctx.append(database)
-    setup_live(app)  # GET /live: server-sent events of this process's commits
+    app.cleanup_ctx.append(changes_context)
+    setup_live(app)  # GET /live: server-sent events of every process's commits
     if settings.mqtt_url:
         app.cleanup_ctx.append(mqtt_context(settings))
 
@@ -75,3 +86,32 @@ def build_app(settings: Settings) -> web.Application:
     if settings.maintenance_interval_s:
         app.cleanup_ctx.append(maintenance_context(settings))
     return app
+
+
+async def changes_context(app: web.Application) -> AsyncIterator[None]:
+    """The change feed for the app's lifetime: HTTP commits in, /live (and later MQTT) out."""
+    state = app[STATE]
+    async with running_feed(state.pool, state.settings.database_url) as feed:
+        fanout = LiveFanout(base_url_of(state.settings))
+        feed.sinks.append(fanout)
+        app[FEED] = feed
+        app[LIVE] = fanout
+        state.change_listeners.append(feed.on_commit)
+        try:
+            yield
+        finally:
+            state.change_listeners.remove(feed.on_commit)
+            fanout.close()
+            feed.sinks.remove(fanout)
+
+
+def mqtt_context(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup_ctx that runs the broker connection and ingest for the app's lifetime."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        async with running_ingest(settings, app[STATE].pool, app[FEED]) as service:
+            app[INGEST] = service.stats
+            app[MQTT] = service
+            yield
+
+    return context

@@ -150,7 +150,7 @@ async def _ingest(settings: Settings) -> None:
     assert settings.database_url is not None
     pool = await create_pool(settings.database_url, 1, 4, settings.statement_timeout_ms)
     try:
-        async with running_ingest(settings, pool, []) as service, _metrics_site(settings, pool, service):
+        async with running_ingest(settings, pool) as service, _metrics_site(settings, pool, service):
             log.info("twinhub ingest worker %s running", settings.mqtt_client_id)
             await _until_stopped()
     finally:

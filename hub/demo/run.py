@@ -232,7 +232,7 @@ async def _run_hub_and_simulator(
 
 async def _subscribed(app: web.Application, stop: asyncio.Event) -> None:
     """Wait until the hub's ingest is connected and subscribed (or a stop signal)."""
-    from hub.mqtt.service import MQTT
+    from hub.app import MQTT
 
     service = app[MQTT]
     warn_at = asyncio.get_running_loop().time() + SUBSCRIBE_WARN_SECONDS

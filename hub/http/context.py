@@ -11,6 +11,7 @@ from aiohttp import web
 
 from hub.config import Settings
 from hub.ingest.group_commit import GroupCommit
+from hub.ingest.writer import IngestStats
 from hub.query.filter import Dialect
 from hub.store.write import Change
 
@@ -25,7 +26,7 @@ class AppState:
     pool: asyncpg.Pool
     dialect: Dialect = field(default_factory=lambda: Dialect(postgis=False))
     group_commit: GroupCommit | None = None  # shared transactions for concurrent Observation POSTs
-    # Called after each commit with its changes (the MQTT notifier subscribes here); never before.
+    # Called after each commit with its changes (the change feed subscribes here); never before.
     change_listeners: list[ChangeListener] = field(default_factory=list)
 
     def committed(self, changes: Sequence[Change]) -> None:
@@ -41,6 +42,7 @@ class AppState:
 
 
 STATE = web.AppKey("state", AppState)
+INGEST = web.AppKey("ingest", IngestStats)  # only present when TWINHUB_MQTT_URL is set
 
 
 def _first(value: str | None) -> str | None:

@@ -21,11 +21,11 @@ from hub.errors import BadRequestError, StaError
 from hub.http.context import AppState
 from hub.http.exchange import StaRequest, StaResponse, transaction
 from hub.http.mutations import now
-from hub.http.render import self_link
 from hub.ingest.dispatch import IngestError, PendingObservation
 from hub.ingest.resolve import Links
 from hub.ingest.sta import pending_observation
 from hub.query.path import PathError
+from hub.render import self_link
 from hub.store.observations import ObservationRow, insert_observations
 from hub.store.write import Change
 from schemas.entities import ValidationError

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from hub.http.context import AppState
+from hub.http.context import INGEST, AppState
 from hub.ingest.writer import STALL_SECONDS, IngestStats
 
 __all__ = ["STALL_SECONDS", "handle_health", "handle_ready", "ingest_checks"]
@@ -48,8 +48,6 @@ def ingest_checks(stats: IngestStats, now: float) -> dict[str, Any]:
 async def handle_ready(request: web.Request) -> web.StreamResponse:
     """Ready: the database answers and, with a broker configured, the broker is connected and
     ingest is not stalled. 503 with the failing checks otherwise."""
-    from hub.mqtt.service import INGEST  # only present when TWINHUB_MQTT_URL is set
-
     state = AppState.of(request)
     checks: dict[str, Any] = {"database": await _database_ok(state)}
     ready = checks["database"]

@@ -12,11 +12,11 @@ from aiohttp import web
 from hub.errors import BadLinkError, BadRequestError, NotFoundError
 from hub.http.context import AppState
 from hub.http.exchange import JSON_PATCH, StaRequest, StaResponse, created, transaction
-from hub.http.render import property_value, render_entity
 from hub.ingest.sta import PARENT_SETS, pending_observation
 from hub.jsonpatch import apply_patch
 from hub.query.ast import Query
 from hub.query.path import ResourcePath, Segment, parse_path
+from hub.render import property_value, render_entity
 from hub.store.observations import observation_columns
 from hub.store.read import path_exists, read_page
 from hub.store.write import Change, ParentLink, Writer, reference_id

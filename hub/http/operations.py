@@ -19,13 +19,13 @@ from hub.http.context import AppState
 from hub.http.data_array_create import create_observations
 from hub.http.exchange import TEXT, StaRequest, StaResponse, connection
 from hub.http.limits import check_filter_text, check_query
-from hub.http.render import format_instant, property_value, render_node, self_link
 from hub.http.result_formats import check_format, format_collection, geometry_expands, geometry_selection
 from hub.query.ast import Query
 from hub.query.links import format_query, next_page
 from hub.query.parse import parse_query
 from hub.query.path import ResourcePath, parse_path
 from hub.query.plan import plan_expands, plan_selection
+from hub.render import format_instant, property_value, render_node, self_link
 from hub.store.read import Page, read_page
 
 # Service-level resources that are not resource paths, with the methods they accept.

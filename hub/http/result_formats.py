@@ -28,10 +28,10 @@ import orjson
 
 from hub.errors import BadRequestError
 from hub.http.exchange import CSV, GEO_JSON, JSON
-from hub.http.render import property_value
 from hub.query.ast import Expand, Query
 from hub.query.path import ResourcePath
 from hub.query.plan import ID_NAMES, SELF_LINK, ExpandPlan, Selection, plan_expands
+from hub.render import property_value
 from hub.store.read import Page
 from schemas.model import OBSERVATION, EntityType
 

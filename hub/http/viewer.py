@@ -4,16 +4,22 @@
 The viewer's source is in viewer/ (npm); ``make viewer`` builds it into VIEWER_DIR, next to this
 module so an editable or regular install finds it. The page reads ``/viewer-config.json`` for
 where the STA service root and the event stream are and which base map tiles to draw.
+
+Every page goes out with a Content-Security-Policy: scripts only from the hub itself (no inline
+script, no eval), so text that devices put into names and results cannot run as script even if a
+bug let it become markup (docs/viewer.md, "Data is text").
 """
 
 from __future__ import annotations
 
 from html import escape
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import orjson
 from aiohttp import web
 
+from hub.config import Settings
 from hub.errors import NotFoundError
 from hub.http.context import AppState, external_base
 
@@ -39,13 +45,54 @@ reload, a regular one after <code>pip install .</code> again.</p>
 """
 
 
+# The fallback page has one inline style sheet and nothing else.
+FALLBACK_POLICY = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+CSP = "Content-Security-Policy"
+
+
+def tile_source(tile_url: str | None) -> str | None:
+    """The CSP source of a tile URL template: its origin, ``{s}`` subdomains as ``*``; None for none."""
+    if not tile_url or tile_url.startswith("/"):
+        return None  # no tiles, or tiles from the hub's own origin ('self')
+    parts = urlsplit(tile_url.replace("{s}", "*"))
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def viewer_policy(settings: Settings) -> str:
+    """The viewer's Content-Security-Policy.
+
+    Scripts and styles: the built files only (Leaflet and uPlot set element styles through the
+    DOM, which style-src does not govern). Images: the hub, data: URLs (Leaflet's and the page's
+    icons) and the base map's tile server. Connections: the hub (API, /live) and https hubs that
+    ``?sta=`` names (docs/viewer.md). No plugins, frames, forms or <base>.
+    """
+    images = " ".join(filter(None, ("'self'", "data:", tile_source(settings.viewer_tile_url))))
+    return "; ".join(
+        (
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            f"img-src {images}",
+            "connect-src 'self' https:",
+            "font-src 'self'",
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors 'self'",
+        )
+    )
+
+
 async def handle_index(request: web.Request) -> web.StreamResponse:
     """The viewer's page, or the fallback page when it is not built."""
+    settings = AppState.of(request).settings
     index = VIEWER_DIR / "index.html"
     if index.is_file():
-        return web.FileResponse(index, headers={"Cache-Control": "no-cache"})
-    base = escape(external_base(request, AppState.of(request).settings))
-    return web.Response(text=FALLBACK.format(base=base), content_type="text/html")
+        headers = {"Cache-Control": "no-cache", CSP: viewer_policy(settings)}
+        return web.FileResponse(index, headers=headers)
+    base = escape(external_base(request, settings))
+    return web.Response(
+        text=FALLBACK.format(base=base), content_type="text/html", headers={CSP: FALLBACK_POLICY}
+    )
 
 
 async def handle_asset(request: web.Request) -> web.StreamResponse:

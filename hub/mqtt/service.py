@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Wiring: the broker connection + the ingest pipeline, started and stopped with the app.
+"""The broker connection + the ingest pipeline + the MQTT notifications, run as one block.
 
-`build_app` adds `mqtt_context(settings)` after the database context when TWINHUB_MQTT_URL is set.
-Shutdown order: stop handing messages over, write the open batch, commit, ack, disconnect.
+The app layer (hub/app.py) runs `running_ingest` for the app's lifetime when TWINHUB_MQTT_URL is
+set; `twinhub ingest` workers run it alone. Shutdown order: stop handing messages over, write the
+open batch, commit, ack, announce, disconnect.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from collections.abc import AsyncIterator, Callable, Sequence
 
 import asyncpg
 import orjson
-from aiohttp import web
 
+from hub.changes.feed import ChangeFeed, running_feed
+from hub.changes.notice import base_url_of
 from hub.config import Settings
 from hub.ingest.adapters import register_adapters
 from hub.ingest.dispatch import Dispatcher, Handler, IngestError, Message
@@ -24,7 +26,7 @@ from hub.ingest.provision import Provisioner
 from hub.ingest.sta import register_sta
 from hub.ingest.writer import BatchWriter, IngestStats, Outlets
 from hub.mqtt.client import MqttClient
-from hub.mqtt.notify import Notifier, base_url_of, version_prefixes
+from hub.mqtt.notify import Notifier, version_prefixes
 from hub.mqtt.topics import TopicFilter, dead_letter_topic
 from hub.store.write import Change
 
@@ -132,62 +134,43 @@ class IngestService:
         self.client.publish(topic, orjson.dumps(body), self.settings.mqtt_qos, False)
 
 
-INGEST = web.AppKey("ingest", IngestStats)
-MQTT = web.AppKey("mqtt", IngestService)
-
-
 @contextlib.asynccontextmanager
 async def running_ingest(
-    settings: Settings, pool: asyncpg.Pool, listeners: list[Callable[[Sequence[Change]], None]]
+    settings: Settings, pool: asyncpg.Pool, feed: ChangeFeed | None = None
 ) -> AsyncIterator[IngestService]:
     """Ingest and change notifications on one broker connection, for as long as the block runs.
 
-    `listeners` hear about every committed change (HTTP writes included, when the app shares
-    its list); the notifier joins them for the block's lifetime."""
+    The ingest's commits go to `feed` (the app's, which HTTP writes share), or to a feed of the
+    block's own, relayed to the other processes; the Notifier is the feed's MQTT sink meanwhile."""
+    async with contextlib.AsyncExitStack() as stack:
+        if feed is None:
+            feed = await stack.enter_async_context(running_feed(pool, settings.database_url))
+        yield await stack.enter_async_context(_ingest_into(settings, pool, feed))
 
-    def committed(changes: Sequence[Change]) -> None:
-        for hear in listeners:
-            hear(changes)
 
-    service = IngestService(settings, pool, committed)
+@contextlib.asynccontextmanager
+async def _ingest_into(
+    settings: Settings, pool: asyncpg.Pool, feed: ChangeFeed
+) -> AsyncIterator[IngestService]:
+    service = IngestService(settings, pool, feed.on_commit)
     notifier = Notifier(
-        pool,
         service.publish,
         base_url_of(settings),
         qos=settings.mqtt_notify_qos,
         version_prefixes=version_prefixes(settings.mqtt_publish_v10),
         selects=settings.mqtt_select_topics,
     )
-    listeners.append(notifier.on_commit)
-    service.stats.notifications_dropped = lambda: notifier.dropped + service.client.dropped
-    notifications = asyncio.create_task(notifier.run(), name="mqtt-notifications")
+    feed.sinks.append(notifier)
+    service.stats.notifications_dropped = lambda: feed.dropped + service.client.dropped
     service.start()
     try:
         yield service
     finally:
-        # Ingest first: its last batch's changes still reach the notifier, which drains them
-        # over the connection before it closes.
+        # Ingest first: its last batch's changes still reach the feed, which the owner of the
+        # feed drains (over this connection, while it is up) when it closes.
         try:
             await service.stop_ingest()
-            listeners.remove(notifier.on_commit)
-            await notifier.close()
+            await feed.flush()
         finally:
-            notifications.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await notifications
+            feed.sinks.remove(notifier)
             await service.disconnect()
-
-
-def mqtt_context(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
-    """A cleanup_ctx that runs the broker connection and ingest for the app's lifetime."""
-
-    async def context(app: web.Application) -> AsyncIterator[None]:
-        from hub.http.context import STATE  # the app layer; ingest itself never needs aiohttp
-
-        state = app[STATE]
-        async with running_ingest(settings, state.pool, state.change_listeners) as service:
-            app[INGEST] = service.stats
-            app[MQTT] = service
-            yield
-
-    return context

@@ -26,9 +26,8 @@ from corpus_cases import Case, expected_time, load_cases, received_offset, same_
 from dbutil import empty_tables
 
 from adapters import load_adapters
-from hub.app import build_app
+from hub.app import MQTT, build_app
 from hub.ingest.adapters import EXTRA_DEFAULT_TOPICS
-from hub.mqtt.service import MQTT
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "mqtt"))
 from mqtt_helpers import Broker, Collector, hub_settings, publish_all, wait_for

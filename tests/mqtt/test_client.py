@@ -116,7 +116,7 @@ async def test_ingest_and_notifications_over_websocket(
     settings = hub_settings(clean_db, broker, tmp_path, mqtt_url=ws_url, ingest_batch_ms=20)
     notified = Collector(broker.port, "v1.1/Observations")
     try:
-        async with running_ingest(settings, pool, []) as service:
+        async with running_ingest(settings, pool) as service:
             await wait_for(service.client_ready, within=15)
             publisher = connect(broker.port)
             try:

@@ -13,8 +13,7 @@ import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 from mqtt_helpers import Broker, hub_settings, publish_all, wait_for
 
-from hub.app import build_app
-from hub.mqtt.service import MQTT
+from hub.app import MQTT, build_app
 
 SAMPLES = Path(__file__).parent.parent / "ingest_adapters" / "samples"
 GUARD = 30.0  # seconds before the test gives up waiting instead of hanging

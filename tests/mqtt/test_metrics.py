@@ -26,8 +26,7 @@ from mqtt_helpers import (
 )
 from observe_helpers import Exposition
 
-from hub.app import build_app
-from hub.mqtt.service import MQTT
+from hub.app import MQTT, build_app
 
 
 def _messages(datastream: int, good: int) -> tuple[list[tuple[str, bytes]], int, int]:

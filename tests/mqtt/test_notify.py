@@ -25,10 +25,12 @@ import pytest
 import pytest_asyncio
 from paho.mqtt.enums import CallbackAPIVersion
 
+from hub.app import FEED
+from hub.changes.feed import ChangeFeed
+from hub.changes.notice import base_url_of
+from hub.changes.topics import related_queries, topics_for
 from hub.config import Settings
-from hub.http.context import STATE
-from hub.mqtt.notify import Notifier, base_url_of, version_prefixes
-from hub.mqtt.topics_out import related_queries, topics_for
+from hub.mqtt.notify import Notifier, version_prefixes
 from hub.store.write import Change
 from schemas.model import (
     ALL_TYPES,
@@ -213,22 +215,22 @@ def test_base_url_and_versions() -> None:
 
 
 def test_full_queue_drops_oldest_and_skips_deletes() -> None:
-    published: list[str] = []
-    notifier = Notifier(
-        cast(asyncpg.Pool, None), lambda t, p, q, r: published.append(t), BASE_URL, max_queue=2
-    )
-    notifier.on_commit([Change(THING, i, "create") for i in (1, 2, 3)] + [Change(THING, 4, "delete")])
-    assert notifier.dropped == 1
-    queue = notifier._queue
-    assert [queue.get_nowait().entity_id for _ in range(queue.qsize())] == [2, 3]
+    notifier = Notifier(lambda t, p, q, r: None, BASE_URL)
+    feed = ChangeFeed(cast(asyncpg.Pool, None), max_queue=2)
+    feed.sinks.append(notifier)
+    feed.on_commit([Change(THING, i, "create") for i in (1, 2, 3)] + [Change(THING, 4, "delete")])
+    assert feed.dropped == 1
+    assert notifier.gaps == 1  # the sinks hear of the loss
+    queue = feed._queue
+    assert [queue.get_nowait()[0].entity_id for _ in range(queue.qsize())] == [2, 3]
 
 
 def test_bad_qos_is_refused() -> None:
     with pytest.raises(ValueError, match="qos"):
-        Notifier(cast(asyncpg.Pool, None), lambda t, p, q, r: None, BASE_URL, qos=3)
+        Notifier(lambda t, p, q, r: None, BASE_URL, qos=3)
 
 
-# ---- end to end: HTTP write -> commit -> Notifier -> mosquitto -> subscriber --------------------
+# ---- end to end: HTTP write -> commit -> change feed -> Notifier -> mosquitto -> subscriber ------
 
 
 def _broker() -> tuple[str, int]:
@@ -321,7 +323,7 @@ class Hub:
 
 @pytest_asyncio.fixture
 async def hub(client: Any) -> AsyncIterator[Hub]:
-    """The test app with a Notifier wired as the lead wires it, publishing under a unique prefix."""
+    """The test app's change feed with a Notifier sink, publishing under a unique prefix."""
     prefix = f"test-{uuid.uuid4().hex[:12]}/v1.1"
     received = Received()
     retained: set[str] = set()
@@ -332,16 +334,14 @@ async def hub(client: Any) -> AsyncIterator[Hub]:
                 retained.add(topic)
             publisher.publish(topic, payload, qos=qos, retain=retain)
 
-        state = client.server.app[STATE]
-        notifier = Notifier(state.pool, publish, BASE_URL, version_prefixes=(prefix,))
-        state.change_listeners.append(notifier.on_commit)
-        task = asyncio.create_task(notifier.run())
+        feed = client.server.app[FEED]
+        notifier = Notifier(publish, BASE_URL, version_prefixes=(prefix,))
+        feed.sinks.append(notifier)
         try:
             yield Hub(client, prefix, received, notifier)
         finally:
-            state.change_listeners.remove(notifier.on_commit)
-            await notifier.close()
-            assert task.done()
+            await feed.flush()
+            feed.sinks.remove(notifier)
             for topic in retained:  # an empty retained payload deletes the retained message
                 publisher.publish(topic, b"", qos=1, retain=True).wait_for_publish(WAIT)
             assert subscriber.is_connected()

@@ -19,11 +19,10 @@ import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 from mqtt_helpers import Broker, Collector, free_port, hub_settings, wait_for
 
-from hub.app import build_app
+from hub.app import MQTT, build_app
 from hub.demo.cities import CITIES
 from hub.demo.run import DEMO_ADAPTERS
 from hub.demo.simulator import Simulator, SimulatorOptions, Tally
-from hub.mqtt.service import MQTT
 
 DISTRICTS = {(city.name, d.name): d for city in CITIES for d in city.districts}
 DEVICES = 15  # every kind in every city

@@ -14,8 +14,7 @@ import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 from helpers import create, observation, populate, ref, send
 
-from hub.app import build_app
-from hub.mqtt.service import MQTT
+from hub.app import MQTT, build_app
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "mqtt"))  # the private broker of tests/mqtt
 from mqtt_helpers import Broker, Collector, hub_settings, wait_for

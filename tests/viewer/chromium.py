@@ -74,6 +74,7 @@ def chromium() -> Iterator[Any]:
     options.binary_location = CHROMIUM
     for flag in FLAGS:
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # console and CSP reports
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     try:
         yield driver
@@ -121,6 +122,21 @@ return markers.length > 0 && markers.every((marker) => {
 def markers_in_view(driver: Any) -> bool:
     """Whether there are markers and the map's view shows every one of them."""
     return bool(driver.execute_script(MARKERS_IN_VIEW))
+
+
+def set_viewport(driver: Any, width: int, height: int) -> None:
+    """Make the page's viewport (innerWidth x innerHeight) exactly this size."""
+    extra_width, extra_height = driver.execute_script(
+        "return [outerWidth - innerWidth, outerHeight - innerHeight]"
+    )
+    driver.set_window_size(width + extra_width, height + extra_height)
+    size = driver.execute_script("return [innerWidth, innerHeight]")
+    assert size == [width, height], f"the viewport is {size}, not {width}x{height}"
+
+
+def console_messages(driver: Any) -> list[str]:
+    """What the page wrote to the console (and the browser's CSP reports) since the last call."""
+    return [str(entry["message"]) for entry in driver.get_log("browser")]
 
 
 def save_screenshot(driver: Any, path: Path, *, also_to_env: bool = False) -> None:

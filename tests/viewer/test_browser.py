@@ -11,94 +11,15 @@ test_browser_demo.py drives the same page against a running `twinhub demo` inste
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
-import pytest_asyncio
-from chromium import (
-    WAIT,
-    ensure_viewer_built,
-    free_port,
-    marker_ids,
-    patient_wait,
-    requires_chromium,
-    save_screenshot,
-)
-from dbutil import create_database, drop_database
+from chromium import marker_ids, patient_wait, requires_chromium, save_screenshot
+from hub_process import request
 from viewer_data import STATIONS, history, thing_body
 
 pytestmark = requires_chromium
-
-
-def request(method: str, url: str, body: Any = None) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=WAIT) as response:
-        text = response.read()
-    return json.loads(text) if text else None
-
-
-@pytest_asyncio.fixture
-async def fresh_dsn(pg_dsn: str) -> AsyncIterator[str]:
-    """An empty database of its own: the hub migrates it on start."""
-    dsn = await create_database(pg_dsn)
-    try:
-        yield dsn
-    finally:
-        await drop_database(pg_dsn, dsn)
-
-
-@pytest.fixture
-def hub(fresh_dsn: str, tmp_path: Path) -> Iterator[str]:
-    """A running `twinhub serve` on the fresh database; yields its base URL."""
-    ensure_viewer_built()
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TWINHUB_")}
-    env |= {
-        "TWINHUB_DATABASE_URL": fresh_dsn,
-        "TWINHUB_HTTP_HOST": "127.0.0.1",
-        "TWINHUB_HTTP_PORT": str(port),
-        "TWINHUB_DATA_DIR": str(tmp_path / "data"),
-        "TWINHUB_AUTH_ANONYMOUS_WRITE": "true",  # the test writes its data without keys
-    }
-    log = (tmp_path / "hub.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from hub.cli import main; sys.exit(main(['serve']))"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + WAIT
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"the hub exited: {(tmp_path / 'hub.log').read_text()}")
-            with contextlib.suppress(OSError):
-                urllib.request.urlopen(f"{base}/health", timeout=2).close()
-                break
-            if time.monotonic() > deadline:
-                pytest.fail(f"the hub did not answer: {(tmp_path / 'hub.log').read_text()}")
-            time.sleep(0.2)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
 
 
 def populate(base: str) -> dict[str, int]:

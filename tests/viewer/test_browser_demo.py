@@ -26,6 +26,7 @@ from chromium import (
     patient_wait,
     requires_chromium,
     save_screenshot,
+    set_viewport,
 )
 from demo_process import get_json, own_data_dir, run_then_stop, start_demo, wait_until_backfilled
 
@@ -38,6 +39,12 @@ DEVICES = 9  # one of each domain in each city
 DEMO_OPTIONS = ("--devices", str(DEVICES), "--backfill-hours", "3", "--rate", "3")
 MEASUREMENTS = re.compile(r"^(\d+) measurements")
 LIVE_COUNT = re.compile(r"^live: (\d+) new$")
+LAYOUT = """
+const chart = document.getElementById("chart").getBoundingClientRect();
+const root = document.documentElement;
+return {chartTop: chart.top, chartBottom: chart.bottom, height: innerHeight,
+        scrollWidth: root.scrollWidth, clientWidth: root.clientWidth};
+"""
 
 
 def things_by_city(base: str) -> dict[str, dict[str, Any]]:
@@ -78,10 +85,11 @@ def watch_the_demo(browser: Any, base: str, tmp_path: Path) -> None:
     everything = {thing["@iot.id"] for domains in cities.values() for thing in domains.values()}
     assert len(everything) == DEVICES
     chosen = cities["Leipzig"]["climate"]
+    label = chosen["properties"]["label_en"]  # the English page names Things by their label_en
 
     wait = patient_wait(browser)
-    browser.set_window_size(1400, 1050)  # room for the whole chart in the screenshot
     browser.get(f"{base}/?lang=en")
+    set_viewport(browser, 1400, 900)
     wait.until(lambda d: marker_ids(d) == everything)
     wait.until(markers_in_view)
     labels = sorted(label.text for label in browser.find_elements(By.CSS_SELECTOR, ".city-label"))
@@ -94,7 +102,7 @@ def watch_the_demo(browser: Any, base: str, tmp_path: Path) -> None:
     Select(browser.find_element(By.ID, "domain")).select_by_value("climate")
     wait.until(lambda d: marker_ids(d) == {chosen["@iot.id"]})
     click(wait, By.CSS_SELECTOR, f'path.thing-marker[data-thing="{chosen["@iot.id"]}"]')
-    wait.until(lambda d: chosen["name"] in d.find_element(By.ID, "details").text)
+    wait.until(lambda d: label in d.find_element(By.ID, "details").text)
     # Its air temperature over the last six hours: the three backfilled ones fill half the chart.
     # (The panel is drawn anew on live messages: click() finds the button again if need be.)
     click(wait, By.XPATH, "//tr[@data-datastream]//button[text()='Air temperature']")
@@ -109,7 +117,7 @@ def watch_the_demo(browser: Any, base: str, tmp_path: Path) -> None:
     Select(browser.find_element(By.ID, "city")).select_by_value("*")
     wait.until(lambda d: marker_ids(d) == everything)
     wait.until(markers_in_view)  # the view fits all three cities again
-    assert chosen["name"] in browser.find_element(By.ID, "details").text
+    assert label in browser.find_element(By.ID, "details").text
     wait.until(lambda d: d.find_element(By.ID, "live").get_attribute("data-state") == "open")
 
     # The simulator keeps sending: new measurements reach the open chart and the counter, no reload
@@ -120,7 +128,17 @@ def watch_the_demo(browser: Any, base: str, tmp_path: Path) -> None:
     assert drawn is not None
     wait.until(lambda d: (number(MEASUREMENTS, d.find_element(By.ID, "chart-note").text) or 0) > drawn)
     wait.until(lambda d: (number(LIVE_COUNT, d.find_element(By.ID, "live").text) or 0) > counted)
-    assert chosen["name"] in browser.find_element(By.ID, "details").text
+    assert label in browser.find_element(By.ID, "details").text
     assert browser.execute_script("return window.stillTheSamePage") is True
+
+    # At 1400x900 the chart is in view without scrolling, and no horizontal scrollbar.
+    layout = browser.execute_script(LAYOUT)
+    assert layout["chartTop"] >= 0, layout
+    assert layout["chartBottom"] <= layout["height"], layout
+    assert layout["scrollWidth"] <= layout["clientWidth"], layout
+    # Rows are titled by their quantity, not by the device id in the Datastream's name.
+    rows = [b.text for b in browser.find_elements(By.CSS_SELECTOR, "#streams tr[data-datastream] button")]
+    assert rows
+    assert not [row for row in rows if chosen["name"] in row], rows
 
     save_screenshot(browser, tmp_path / "viewer-demo.png", also_to_env=True)

@@ -37,6 +37,7 @@ const TEXTS = {
     liveOff: "live updates paused, reconnecting …",
     liveCount: (n) => `live: ${n} new`,
     otherLanguage: "Deutsch",
+    directions: { lft: "left", rgt: "right", total: "total" },
   },
   de: {
     city: "Stadt",
@@ -73,6 +74,7 @@ const TEXTS = {
     liveOff: "Live-Aktualisierung unterbrochen, verbinde neu …",
     liveCount: (n) => `live: ${n} neu`,
     otherLanguage: "English",
+    directions: { lft: "links", rgt: "rechts", total: "gesamt" },
   },
 };
 
@@ -117,6 +119,18 @@ export function formatDuration(ms) {
   const hours = Math.round(minutes / 60);
   if (hours < 48) return unit(hours, "h", "Std.");
   return unit(Math.round(hours / 24), "days", "Tage");
+}
+
+/**
+ * What tells apart Datastreams of one quantity at one Thing (Datastream.properties.stream):
+ * `car_lft` is "left", `car_rgt` "right", `car` beside them the total; other keys as they are.
+ */
+export function streamLabel(stream, siblings) {
+  const directions = t("directions");
+  const cut = stream ? stream.lastIndexOf("_") : -1;
+  if (cut > 0 && stream.slice(cut + 1) in directions) return directions[stream.slice(cut + 1)];
+  if (stream && siblings.some((other) => other?.startsWith(`${stream}_`))) return directions.total;
+  return stream ?? directions.total;
 }
 
 // UCUM codes (what SensorThings unitOfMeasurement.symbol usually holds) as people write them.

@@ -6,7 +6,16 @@ import "leaflet/dist/leaflet.css";
 import "uplot/dist/uPlot.min.css";
 import "./style.css";
 import { appendPoint, drawChart } from "./chart.js";
-import { formatDuration, formatNumber, formatTime, getLanguage, setLanguage, t, unitLabel } from "./i18n.js";
+import {
+  formatDuration,
+  formatNumber,
+  formatTime,
+  getLanguage,
+  setLanguage,
+  streamLabel,
+  t,
+  unitLabel,
+} from "./i18n.js";
 import { getJson, listen, loadSeries, loadThings, timeOf } from "./sta.js";
 
 // Thing.properties keys the viewer reads (docs/viewer.md); missing ones fall back to "unknown".
@@ -30,6 +39,7 @@ const state = {
   liveCount: 0,
   fresh: new Set(), // Datastream ids with a new value since the last redraw (highlighted)
   markers: new Map(), // Thing id -> Leaflet circle marker
+  detailsKey: null, // what the panel's rows were built for (Thing, language, Datastreams)
 };
 
 // ---- data --------------------------------------------------------------------------------------
@@ -42,6 +52,7 @@ function toThing(raw) {
   const thing = {
     id: raw["@iot.id"],
     name: raw.name,
+    labels: { en: textOf(properties.label_en), de: textOf(properties.label_de) }, // demo-style translations
     description: raw.description,
     city: typeof properties[CITY_KEY] === "string" ? properties[CITY_KEY] : UNKNOWN,
     domain: typeof properties[DOMAIN_KEY] === "string" ? properties[DOMAIN_KEY].toLowerCase() : UNKNOWN,
@@ -55,6 +66,7 @@ function toThing(raw) {
       id: stream["@iot.id"],
       name: stream.name,
       quantity: stream.ObservedProperty?.name ?? stream.name,
+      stream: textOf(stream.properties?.stream),
       unit: unitLabel(stream.unitOfMeasurement),
       unitName: stream.unitOfMeasurement?.name ?? "",
       latest: last ? { value: last.result, time: timeOf(last.phenomenonTime) } : null,
@@ -64,6 +76,26 @@ function toThing(raw) {
     state.datastreams.set(datastream.id, datastream);
   }
   return thing;
+}
+
+function textOf(value) {
+  return typeof value === "string" && value !== "" ? value : null;
+}
+
+/** The Thing's name in the current language: properties.label_en / label_de when given. */
+function thingName(thing) {
+  return thing.labels[getLanguage()] ?? thing.name;
+}
+
+/**
+ * A row's title: the ObservedProperty's name; when the Thing has several Datastreams of one
+ * quantity (cars in total, to the left, to the right) each gets its direction or stream key.
+ */
+function datastreamTitle(datastream) {
+  const twins = datastream.thing.datastreams.filter((d) => d.quantity === datastream.quantity);
+  if (twins.length < 2) return datastream.quantity;
+  const label = streamLabel(datastream.stream, twins.map((d) => d.stream));
+  return `${datastream.quantity} (${label})`;
 }
 
 async function reloadThings() {
@@ -157,7 +189,7 @@ function renderCityLabels(things) {
   for (const [city, members] of byCity) {
     const lat = members.reduce((sum, x) => sum + x.lat, 0) / members.length;
     const lon = members.reduce((sum, x) => sum + x.lon, 0) / members.length;
-    const icon = L.divIcon({ className: "city-label", html: escapeHtml(city), iconSize: null });
+    const icon = L.divIcon({ className: "city-label", html: el("span", {}, city), iconSize: null });
     L.marker([lat, lon], { icon, interactive: false, keyboard: false }).addTo(cityLabels);
   }
 }
@@ -180,13 +212,24 @@ function renderMap({ fit = false } = {}) {
       marker = L.circleMarker([thing.lat, thing.lon], { radius: 9, weight: 2, className: "thing-marker" })
         .on("click", () => selectThing(thing.id))
         .addTo(map);
+      // The tooltip gets an element, not an HTML string: Leaflet would parse a string as markup.
+      // Live redraws change its text in place, so a tooltip being read stays open.
+      marker.bindTooltip(el("span", { className: "thing-tip" }));
       state.markers.set(thing.id, marker);
     }
     marker.setLatLng([thing.lat, thing.lon]);
-    marker.setStyle({ color: "#ffffff", fillColor: colour, fillOpacity: 0.9 });
-    const label = value ? `${thing.name}: ${formatNumber(value.value)} ${value.unit}` : thing.name;
-    marker.unbindTooltip().bindTooltip(label);
-    marker.getElement()?.setAttribute("data-thing", String(thing.id));
+    const chosen = thing.id === state.selected?.id; // the Thing in the panel: a dark ring
+    marker.setStyle({ color: chosen ? "#1d2733" : "#ffffff", weight: chosen ? 3 : 2, fillColor: colour, fillOpacity: 0.9 });
+    const name = thingName(thing);
+    const label = value ? `${name}: ${formatNumber(value.value)} ${value.unit}` : name;
+    const tip = marker.getTooltip().getContent();
+    if (tip.textContent !== label) {
+      tip.textContent = label;
+      if (marker.isTooltipOpen()) marker.getTooltip().update(); // its size follows the text
+    }
+    const element = marker.getElement();
+    element?.setAttribute("data-thing", String(thing.id));
+    element?.setAttribute("aria-label", label);
   }
   renderLegend(things, scale);
   renderCityLabels(things);
@@ -200,28 +243,49 @@ function renderMap({ fit = false } = {}) {
 function renderLegend(things, scale) {
   const quantity = $("quantity").value;
   const legend = $("legend");
-  const count = `<p class="count">${t("things", things.length)}</p>`;
+  const count = el("p", { className: "count" }, t("things", things.length));
   if (quantity === "*" || !scale) {
-    legend.innerHTML = `${count}<p class="note">${t("legendNone")}</p>`;
+    legend.replaceChildren(count, el("p", { className: "note" }, t("legendNone")));
     return;
   }
   const unit = things.map(chosenValue).find(Boolean)?.unit ?? "";
-  const stops = PALETTE.map((c) => `<span style="background:${c}"></span>`).join("");
-  legend.innerHTML =
-    `${count}<p>${escapeHtml(t("legend", quantity))}</p>` +
-    `<div class="scale">${stops}</div>` +
-    `<div class="scale-labels"><span>${formatNumber(scale.low)} ${escapeHtml(unit)}</span>` +
-    `<span>${formatNumber(scale.high)} ${escapeHtml(unit)}</span></div>`;
+  const stops = PALETTE.map((colour) => {
+    const stop = el("span");
+    stop.style.background = colour; // CSSOM, which the page's Content-Security-Policy allows
+    return stop;
+  });
+  legend.replaceChildren(
+    count,
+    el("p", {}, t("legend", quantity)),
+    el("div", { className: "scale" }, ...stops),
+    el(
+      "div",
+      { className: "scale-labels" },
+      el("span", {}, `${formatNumber(scale.low)} ${unit}`),
+      el("span", {}, `${formatNumber(scale.high)} ${unit}`),
+    ),
+  );
 }
 
 // ---- details of one Thing ----------------------------------------------------------------------
 
-function escapeHtml(text) {
-  return String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+/**
+ * A new element: `props` are set as DOM properties, `children` appended (strings as text nodes).
+ * Data from the hub (names, units, results) is only ever placed like this, never parsed as HTML.
+ */
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (key === "dataset") Object.assign(node.dataset, value);
+    else node[key] = value;
+  }
+  node.append(...children);
+  return node;
 }
 
 function selectThing(id) {
   state.selected = state.things.find((thing) => thing.id === id) ?? null;
+  renderMap();
   renderDetails();
   const quantity = $("quantity").value;
   const streams = state.selected?.datastreams ?? [];
@@ -233,29 +297,56 @@ function renderDetails() {
   const thing = state.selected;
   const details = $("details");
   if (!thing) {
-    details.innerHTML = `<p class="note">${t("pickThing")}</p>`;
+    state.detailsKey = null;
+    details.replaceChildren(el("p", { className: "note" }, t("pickThing")));
+    $("streams").replaceChildren();
     return;
   }
-  const rows = thing.datastreams
-    .map((d) => {
-      const value = d.latest ? `${formatNumber(d.latest.value)} ${escapeHtml(d.unit)}` : t("noValue");
-      const time = d.latest ? formatTime(d.latest.time) : "";
-      const chosen = state.chart?.datastream.id === d.id ? " class=\"chosen\"" : "";
-      return (
-        `<tr data-datastream="${d.id}"${chosen}><td><button type="button">${escapeHtml(d.quantity)}</button>` +
-        `<div class="note">${escapeHtml(d.name)}</div></td>` +
-        `<td class="value" title="${escapeHtml(d.unitName)}">${value}</td><td class="time">${time}</td></tr>`
-      );
-    })
-    .join("");
-  details.innerHTML =
-    `<h2>${escapeHtml(thing.name)}</h2>` +
-    `<p class="note">${escapeHtml(cityLabel(thing.city))} · ${escapeHtml(domainLabel(thing.domain))}` +
-    ` · ${thing.lat.toFixed(4)}, ${thing.lon.toFixed(4)}</p>` +
-    `<table><thead><tr><th>${t("measurement")}</th><th>${t("latest")}</th><th>${t("time")}</th></tr></thead>` +
-    `<tbody>${rows}</tbody></table>`;
-  for (const row of details.querySelectorAll("tr[data-datastream]")) {
-    row.querySelector("button").onclick = () => showChart(state.datastreams.get(Number(row.dataset.datastream)));
+  // Live redraws change the values in place: a row being hovered or focused stays as it is.
+  const key = [thing.id, getLanguage(), ...thing.datastreams.map((d) => d.id)].join(" ");
+  if (state.detailsKey === key) {
+    updateRows(thing);
+    return;
+  }
+  state.detailsKey = key;
+  details.replaceChildren(
+    el("h2", {}, thingName(thing)),
+    el(
+      "p",
+      { className: "note" },
+      `${cityLabel(thing.city)} · ${domainLabel(thing.domain)} · ${thing.lat.toFixed(4)}, ${thing.lon.toFixed(4)}`,
+    ),
+  );
+  const rows = thing.datastreams.map((d) => {
+    const button = el("button", { type: "button", title: d.name }, datastreamTitle(d));
+    button.onclick = () => showChart(state.datastreams.get(d.id) ?? d); // the current object after a reload
+    return el(
+      "tr",
+      { dataset: { datastream: String(d.id) }, className: state.chart?.datastream.id === d.id ? "chosen" : "" },
+      el("td", {}, button),
+      el("td", { className: "value", title: d.unitName }, valueText(d)),
+      el("td", { className: "time" }, timeText(d)),
+    );
+  });
+  const head = el("tr", {}, el("th", {}, t("measurement")), el("th", {}, t("latest")), el("th", {}, t("time")));
+  $("streams").replaceChildren(el("table", {}, el("thead", {}, head), el("tbody", {}, ...rows)));
+}
+
+function valueText(datastream) {
+  return datastream.latest ? `${formatNumber(datastream.latest.value)} ${datastream.unit}` : t("noValue");
+}
+
+function timeText(datastream) {
+  return datastream.latest ? formatTime(datastream.latest.time) : "";
+}
+
+function updateRows(thing) {
+  for (const datastream of thing.datastreams) {
+    const row = $("streams").querySelector(`tr[data-datastream="${datastream.id}"]`);
+    if (!row) continue;
+    row.classList.toggle("chosen", state.chart?.datastream.id === datastream.id);
+    row.querySelector("td.value").textContent = valueText(datastream);
+    row.querySelector("td.time").textContent = timeText(datastream);
   }
 }
 
@@ -291,7 +382,7 @@ async function showChart(datastream, from = null, to = null) {
   const chart = { datastream, from, to, zoomed, series: null, plot: null };
   state.chart = chart;
   $("chart-area").hidden = false;
-  $("chart-title").textContent = `${datastream.quantity} (${datastream.unit}) – ${datastream.thing.name}`;
+  $("chart-title").textContent = `${datastreamTitle(datastream)} (${datastream.unit}) – ${thingName(datastream.thing)}`;
   renderRanges();
   renderDetails();
   $("chart-note").textContent = t("loading");
@@ -374,7 +465,13 @@ function scheduleRender() {
     renderMap();
     if (state.selected) {
       renderDetails();
-      for (const id of state.fresh) document.querySelector(`tr[data-datastream="${id}"]`)?.classList.add("fresh");
+      for (const id of state.fresh) {
+        const row = document.querySelector(`tr[data-datastream="${id}"]`);
+        if (!row) continue;
+        row.classList.remove("fresh");
+        void row.offsetWidth; // restart the highlight's animation
+        row.classList.add("fresh");
+      }
     }
     state.fresh.clear();
   }, RENDER_MS);
@@ -405,7 +502,7 @@ function renderTexts() {
 async function start() {
   setLanguage(new URLSearchParams(location.search).get("lang") ?? getLanguage()); // ?lang=de or en
   renderTexts();
-  $("details").innerHTML = `<p class="note">${t("loading")}</p>`;
+  $("details").replaceChildren(el("p", { className: "note" }, t("loading")));
   try {
     state.config = await getJson("viewer-config.json");
   } catch {
@@ -419,7 +516,7 @@ async function start() {
   try {
     await reloadThings();
   } catch (error) {
-    $("details").innerHTML = `<p class="error">${t("loadFailed")}${escapeHtml(error.message ?? error)}</p>`;
+    $("details").replaceChildren(el("p", { className: "error" }, `${t("loadFailed")}${error.message ?? error}`));
     return;
   }
   renderFilters();

@@ -51,7 +51,7 @@ export async function loadThings(sta) {
       $select: "id,name,description,properties",
       $expand:
         "Locations($select=location;$top=1)," +
-        `Datastreams($select=id,name,unitOfMeasurement;$top=100;$expand=ObservedProperty($select=id,name),${latest})`,
+        `Datastreams($select=id,name,unitOfMeasurement,properties;$top=100;$expand=ObservedProperty($select=id,name),${latest})`,
       $top: 200,
     }),
   );

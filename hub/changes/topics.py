@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Which MQTT topics a committed entity is published on (OGC 18-088 §14.1), derived from schemas.model.
+"""Which topics a committed entity is announced on (OGC 18-088 §14.1), derived from schemas.model.
 
+The topic planner of the change feed: MQTT notifications and ``/live`` use the same topics.
 Pure functions only: given a row (the columns of ``select_list`` plus the related ids
-below) they return topics; the Notifier loads the rows and publishes.
+below) they return topics; hub/changes/load.py loads the rows, the sinks publish.
 
 A row may carry, besides its columns, keys holding related ids (a missing key means none):
 
@@ -17,11 +18,11 @@ A row may carry, besides its columns, keys holding related ids (a missing key me
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hub.http.render import property_value
+from hub.render import property_value
 from schemas.model import EntityType, Join, NavigationProperty, Property
 
 CREATE = "create"
@@ -29,6 +30,7 @@ UPDATE = "update"
 # Not a committed operation: the entity did not change, but a collection it belongs to did
 # (a Thing moved to an existing Location): only its navigation collection topics are published.
 LINK = "link"
+OPERATION_ORDER = (CREATE, UPDATE, LINK)  # the order topics of merged operations come in
 
 # (target type, collection on it) -> to-many navigations of the target whose entities reach that
 # collection over a to-one hop: Things(1)/Locations is also Datastreams(d)/Thing/Locations, the
@@ -46,6 +48,8 @@ UNPUBLISHED: frozenset[tuple[str, str]] = frozenset({("Location", "HistoricalLoc
 LATEST_STREAMS: dict[str, tuple[str, ...]] = {"Observation": ("Datastream", "MultiDatastream")}
 
 Topic = tuple[str, bool]  # (topic, retain)
+# (topic, retain, the property whose value alone is the payload, or None for the whole entity)
+Publication = tuple[str, bool, Property | None]
 
 
 def entity_topic(version: str, entity_type: EntityType, entity_id: object) -> str:
@@ -148,6 +152,20 @@ def topics_for(entity_type: EntityType, row: Mapping[str, Any], operation: str, 
     return list(dict.fromkeys(topics))
 
 
+def plan(
+    entity_type: EntityType, row: Mapping[str, Any], operations: Iterable[str], version: str
+) -> list[Publication]:
+    """Every publication of one changed entity under `version`, in order, each topic once.
+
+    The operations of one batch are merged (a create and a later update are one announcement);
+    property topics carry only that property (§14.1: ``Things(1)/name`` -> ``{"name": ...}``).
+    """
+    ordered = sorted(set(operations), key=OPERATION_ORDER.index)
+    props = property_topics(entity_type, row, version) if UPDATE in ordered else {}
+    topics = dict.fromkeys(t for op in ordered for t in topics_for(entity_type, row, op, version))
+    return [(topic, retain, props.get(topic)) for topic, retain in topics]
+
+
 # ---- what to load for the related ids ---------------------------------------------------------
 
 
@@ -246,13 +264,16 @@ def version_of(prefix: str) -> str:
 __all__ = [
     "CREATE",
     "LINK",
+    "OPERATION_ORDER",
     "TWO_HOPS",
     "UNPUBLISHED",
     "UPDATE",
+    "Publication",
     "Topic",
     "collection_topics",
     "entity_topic",
     "group_related",
+    "plan",
     "property_topics",
     "related_queries",
     "select_forms",

@@ -1,0 +1,210 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The change feed: committed changes -> one snapshot load -> Notices -> every sink.
+
+Writers (HTTP handlers, the MQTT ingest) call ``on_commit`` after each commit; it only enqueues.
+``run`` drains the queue in batches, sends the ids to the other processes (hub/changes/relay.py),
+loads the changed rows once, in one repeatable-read snapshot, and hands the Notices to each active
+sink: MQTT notifications (this process's commits only: every process publishes its own) and the
+viewer's ``/live`` (every process's commits, the others' heard over the relay).
+
+Best-effort: the data is safe in the store. When the queue is full the oldest change is dropped,
+counted, and the sinks are told of the gap (``/live`` clients then reload).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Protocol
+
+import asyncpg
+
+from hub.changes.load import ANNOUNCED, load_notices
+from hub.changes.notice import Notice
+from hub.changes.relay import Relay
+from hub.store.write import Change
+
+log = logging.getLogger("twinhub.changes")
+
+MAX_QUEUE = 10_000  # changes waiting to be loaded
+MAX_BATCH = 500  # changes loaded in one snapshot
+LISTEN_WAIT = 5.0  # seconds start-up waits for the relay to listen
+
+
+class Sink(Protocol):
+    """Where Notices go: MQTT notifications, /live, later webhooks."""
+
+    # True: also the commits of other processes (heard over the relay); False: this process's only.
+    every_process: bool
+
+    def active(self) -> bool:
+        """Whether anyone listens now (no load for a sink that would throw the Notices away)."""
+        ...
+
+    def deliver(self, notices: Sequence[Notice]) -> None:
+        """Take the Notices of one batch; must not block."""
+        ...
+
+    def gap(self) -> None:
+        """Notices were lost (queue overflow, a failed load, the relay away)."""
+        ...
+
+
+Entry = tuple[Change, bool]  # (change, committed by this process)
+
+
+class ChangeFeed:
+    """One bounded queue of committed changes, drained by one task into every sink."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        max_queue: int = MAX_QUEUE,
+        max_batch: int = MAX_BATCH,
+        log_interval: float = 60.0,
+    ) -> None:
+        self._pool = pool
+        self.sinks: list[Sink] = []
+        self.relay: Relay | None = None
+        self._queue: asyncio.Queue[Entry] = asyncio.Queue(max_queue)
+        self._max_batch = max_batch
+        self._log_interval = log_interval
+        self._last_log = float("-inf")
+        self._unreported = 0
+        self._task: asyncio.Task[None] | None = None
+        self.dropped = 0  # changes dropped because the queue was full
+        self.failed = 0  # changes of batches that failed to load
+
+    # ---- producer side (the event loop of the writers) -----------------------------------------
+
+    def on_commit(self, changes: Sequence[Change]) -> None:
+        """Enqueue this process's committed changes; never blocks. Deletes are not announced."""
+        if self.relay is not None or any(sink.active() for sink in self.sinks):
+            self._put([(change, True) for change in changes if change.operation in ANNOUNCED])
+
+    def on_remote(self, changes: Sequence[Change]) -> None:
+        """Enqueue changes another process committed, when a sink of every process listens."""
+        if any(sink.every_process and sink.active() for sink in self.sinks):
+            self._put([(change, False) for change in changes if change.operation in ANNOUNCED])
+
+    def gap(self) -> None:
+        """Changes of other processes were lost (the relay was away): tell those sinks."""
+        for sink in self.sinks:
+            if sink.every_process:
+                sink.gap()
+
+    def _put(self, entries: Sequence[Entry]) -> None:
+        lost = 0
+        for entry in entries:
+            if self._queue.full():
+                self._queue.get_nowait()
+                self._queue.task_done()
+                lost += 1
+            self._queue.put_nowait(entry)
+        if lost:
+            self.dropped += lost
+            self._unreported += lost
+            for sink in self.sinks:
+                sink.gap()
+            self._report_drops()
+
+    def _report_drops(self) -> None:
+        """Log dropped changes at most once per interval."""
+        now = time.monotonic()
+        if self._unreported and now - self._last_log >= self._log_interval:
+            log.warning(
+                "change feed queue full: dropped %d oldest change(s) (%d in total); "
+                "the data is stored, only their notifications are lost",
+                self._unreported,
+                self.dropped,
+            )
+            self._unreported = 0
+            self._last_log = now
+
+    # ---- consumer side -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start draining the queue (close() stops it)."""
+        self._task = asyncio.create_task(self.run(), name="change-feed")
+
+    async def run(self) -> None:
+        """Drain the queue in batches until cancelled."""
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self.process(batch)
+            except Exception:  # best-effort: a failed batch must not stop later notifications
+                self.failed += len(batch)
+                log.exception("announcing %d committed change(s) failed", len(batch))
+                for sink in self.sinks:
+                    sink.gap()
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def process(self, batch: Sequence[Entry]) -> None:
+        """Relay, load (one snapshot) and deliver one batch."""
+        local = [change for change, here in batch if here]
+        remote = [change for change, here in batch if not here]
+        if local and self.relay is not None:
+            await self.relay.send(local)  # first, so the other processes load meanwhile
+        listening = [sink for sink in self.sinks if sink.active()]
+        everywhere = [sink for sink in listening if sink.every_process]
+        groups = (local if listening else [], remote if everywhere else [])
+        if not any(groups):
+            return
+        mine, theirs = await load_notices(self._pool, groups)
+        for sink in listening:
+            if mine:
+                sink.deliver(mine)
+            if theirs and sink.every_process:
+                sink.deliver(theirs)
+
+    async def flush(self, seconds: float = 5.0) -> None:
+        """Wait until what is queued now has been delivered (at most `seconds`)."""
+        if self._task is None or self._task.done():
+            return
+        try:
+            await asyncio.wait_for(self._queue.join(), seconds)
+        except TimeoutError:
+            log.warning("change feed: %d change(s) still unannounced", self._queue.qsize())
+
+    async def close(self, drain_seconds: float = 5.0) -> None:
+        """Deliver what is queued (waiting at most `drain_seconds`), then stop."""
+        await self.flush(drain_seconds)
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+@contextlib.asynccontextmanager
+async def running_feed(pool: asyncpg.Pool, dsn: str | None) -> AsyncIterator[ChangeFeed]:
+    """A started feed for the block's lifetime; with a `dsn`, relayed to and from other processes."""
+    feed = ChangeFeed(pool)
+    listener: asyncio.Task[None] | None = None
+    if dsn is not None:
+        feed.relay = Relay(pool, dsn, feed.on_remote, feed.gap)
+        listener = asyncio.create_task(feed.relay.listen(), name="change-relay")
+        # Start serving once listening, so a stream opened now hears the other processes (a
+        # database that does not answer is the pool's problem: go on, the relay keeps trying).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(feed.relay.listening.wait(), LISTEN_WAIT)
+    feed.start()
+    try:
+        yield feed
+    finally:
+        try:
+            await feed.close()
+        finally:
+            if listener is not None:
+                listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listener

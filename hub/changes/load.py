@@ -1,0 +1,93 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Committed changes -> Notices, read in one snapshot (set-based: statements per type, not per row)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import asyncpg
+
+from hub.changes.notice import Notice, Row
+from hub.changes.topics import CREATE, LINK, UPDATE, group_related, related_queries
+from hub.query.compile import select_list
+from hub.store.write import Change
+from schemas.model import HISTORICAL_LOCATION, LOCATION, EntityType
+
+ANNOUNCED = frozenset({CREATE, UPDATE})  # STA 1.1 has no delete notifications (§14.1)
+
+# A new HistoricalLocation means its Thing's Locations changed (§8.2.3): announce them on the
+# Thing's Locations collections even though the Location entities themselves did not change.
+_MOVED_LOCATIONS_SQL = """
+SELECT DISTINCT tl.location_id FROM historical_locations h
+JOIN thing_locations tl ON tl.thing_id = h.thing_id WHERE h.id = ANY($1::bigint[])"""
+
+Wanted = dict[tuple[EntityType, int], set[str]]
+
+
+def wanted_of(changes: Sequence[Change]) -> Wanted:
+    """(entity type, id) -> operations, for the creates and updates among `changes`."""
+    wanted: Wanted = {}
+    for change in changes:
+        if change.operation in ANNOUNCED:
+            wanted.setdefault((change.entity_type, change.entity_id), set()).add(change.operation)
+    return wanted
+
+
+async def load_notices(pool: asyncpg.Pool, groups: Sequence[Sequence[Change]]) -> list[list[Notice]]:
+    """The Notices of each group of changes, all read in one repeatable-read snapshot.
+
+    Entities deleted since are left out. Groups keep apart what goes to different sinks (this
+    process's commits, the other processes' ones).
+    """
+    wanted = [wanted_of(changes) for changes in groups]
+    if not any(wanted):
+        return [[] for _ in groups]
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        for group in wanted:
+            await _add_moved_locations(conn, group)
+        union: Wanted = {}
+        for group in wanted:
+            for key, operations in group.items():
+                union.setdefault(key, set()).update(operations)
+        rows = await _load_all(conn, union)
+    return [_notices(group, rows) for group in wanted]
+
+
+def _notices(wanted: Wanted, rows: Mapping[str, Mapping[int, Row]]) -> list[Notice]:
+    notices = []
+    for (entity_type, entity_id), operations in wanted.items():
+        row = rows.get(entity_type.name, {}).get(entity_id)
+        if row is not None:  # None: deleted since
+            notices.append(Notice(entity_type, row, frozenset(operations)))
+    return notices
+
+
+async def _add_moved_locations(conn: asyncpg.Connection, wanted: Wanted) -> None:
+    """Locations of Things that got a new HistoricalLocation: announced as LINK (collections only)."""
+    created = [i for (t, i), ops in wanted.items() if t is HISTORICAL_LOCATION and CREATE in ops]
+    if created:
+        for record in await conn.fetch(_MOVED_LOCATIONS_SQL, created):
+            wanted.setdefault((LOCATION, record["location_id"]), set()).add(LINK)
+
+
+async def _load_all(
+    conn: asyncpg.Connection, wanted: Mapping[tuple[EntityType, int], set[str]]
+) -> dict[str, dict[int, Row]]:
+    """Entity type name -> id -> row with its related ids, one set of statements per type."""
+    by_type: dict[str, tuple[EntityType, list[int]]] = {}
+    for entity_type, entity_id in wanted:
+        by_type.setdefault(entity_type.name, (entity_type, []))[1].append(entity_id)
+    return {name: await load_rows(conn, entity_type, ids) for name, (entity_type, ids) in by_type.items()}
+
+
+async def load_rows(conn: asyncpg.Connection, entity_type: EntityType, ids: Sequence[int]) -> dict[int, Row]:
+    """The rows of `ids` (those still there) with the related ids the topic planner needs."""
+    sql = f"SELECT {select_list(entity_type)} FROM {entity_type.table} e WHERE e.id = ANY($1::bigint[])"
+    rows: dict[int, Row] = {r["id"]: dict(r) for r in await conn.fetch(sql, list(ids))}
+    if not rows:
+        return rows
+    found = list(rows)
+    for key, related_sql in related_queries(entity_type):
+        for entity_id, related in group_related(await conn.fetch(related_sql, found)).items():
+            rows[entity_id][key] = related
+    return rows
