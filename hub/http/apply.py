@@ -1,0 +1,187 @@
+# SPDX-License-Identifier: Apache-2.0
+"""GET of an Observation collection with `$apply` (docs/aggregates.md): parse, plan, one SQL
+round trip, then rows as JSON, dataArray or CSV with paging."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import asyncpg
+
+from hub.http.context import AppState
+from hub.http.exchange import CSV, StaRequest, StaResponse, connection
+from hub.query.apply_parse import OPTION, parse_apply
+from hub.query.apply_plan import ApplyPlan, plan_apply
+from hub.query.apply_sql import compile_apply
+from hub.query.ast import Query
+from hub.query.parse import QueryError, parse_query
+from hub.query.path import ResourcePath, parse_path
+from schemas.model import OBSERVATION
+
+# Options that would act on the aggregated rows (OData-Aggr §3.3): said so, instead of guessed.
+_REFUSED = {
+    "$filter": "put the condition into $apply as filter(...)",
+    "$orderby": "aggregated rows come ordered by Datastream, then bucket",
+    "$select": "aggregate(...) already selects the row's properties",
+    "$expand": "aggregated rows have no navigation properties",
+}
+
+
+def apply_text(params: Mapping[str, str]) -> str | None:
+    """The `$apply` value of a query (option names are case-insensitive), or None."""
+    for name, value in params.items():
+        if name.strip().lower() == "$apply":
+            return value
+    return None
+
+
+def _query(params: Mapping[str, str], state: AppState) -> Query:
+    rest = {k: v for k, v in params.items() if k.strip().lower() != "$apply"}
+    query = parse_query(rest, state.settings.default_top, state.settings.max_top)
+    given = {
+        "$filter": query.filter is not None,
+        "$orderby": bool(query.orderby),
+        "$select": query.select is not None,
+        "$expand": bool(query.expand),
+    }
+    for name, present in given.items():
+        if present:
+            raise QueryError(f"{name} cannot be combined with $apply: {_REFUSED[name]}", option=name)
+    if query.result_format == "GeoJSON":
+        raise QueryError(
+            "$resultFormat=GeoJSON: aggregated rows have no geometry; use JSON, dataArray or CSV"
+        )
+    if query.skiptoken is not None:
+        raise QueryError("$skiptoken is not used with $apply; page with $skip")
+    return query
+
+
+def _check_path(path: ResourcePath) -> None:
+    target = path.target
+    if (
+        target.entity_type is not OBSERVATION
+        or not path.is_collection
+        or path.property is not None
+        or path.ref
+    ):
+        raise QueryError(f"{OPTION} is served on Observation collections, not on {path}", option=OPTION)
+    if any(s.entity_type.name == "MultiDatastream" for s in path.segments):
+        raise QueryError(
+            f"{OPTION}: the Observations of MultiDatastreams (array results) are not aggregated",
+            option=OPTION,
+        )
+
+
+async def get_aggregates(
+    state: AppState, request: StaRequest, conn: asyncpg.Connection | None = None, rollups: bool = True
+) -> StaResponse:
+    """Answer a GET with `$apply`; rollups=False computes from raw Observations only."""
+    path = parse_path(request.tail)
+    _check_path(path)
+    text = apply_text(request.query) or ""
+    query = _query(request.query, state)
+    plan = plan_apply(parse_apply(text), rollups)
+    max_rows = state.settings.apply_max_rows
+    compiled = compile_apply(plan, path, state.dialect, query.top, query.skip, max_rows)
+    async with connection(state, conn) as db:
+        try:
+            records = await db.fetch(compiled.sql.text, *compiled.sql.args)
+        except asyncpg.InvalidParameterValueError as error:
+            raise QueryError(f"{OPTION}: {error}", option=OPTION) from None
+    guard = records[0]
+    if guard["read_rows"] > max_rows:
+        raise QueryError(
+            f"{OPTION}: this aggregation would read more than {max_rows} rows; narrow the time range, "
+            "use a coarser bucket or a rollup-aligned one (docs/aggregates.md)",
+            option=OPTION,
+        )
+    if plan.numeric and guard["bad_stream"] is not None:
+        raise QueryError(
+            f"{OPTION}: Datastream {guard['bad_stream']} has Observations whose result is not a number; "
+            "only $count can aggregate them (filter them out or use $count)",
+            option=OPTION,
+        )
+    rows = [r for r in records if r["total_rows"] is not None]
+    has_more = 0 < query.top < len(rows)
+    items = [_row(plan, r) for r in rows[: query.top]]
+    body: dict[str, Any] = {}
+    if query.count:
+        body["@iot.count"] = rows[0]["total_rows"] if rows else 0
+    if has_more:
+        body["@iot.nextLink"] = _next_link(request, path, text, query)
+    return _formatted(plan, query, body, items, request.base)
+
+
+def _instant(moment: datetime, plan: ApplyPlan) -> str:
+    assert plan.bucket is not None
+    text = moment.astimezone(plan.bucket.tz).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") and plan.bucket.zone.upper() in ("UTC", "Z") else text
+
+
+def _row(plan: ApplyPlan, record: asyncpg.Record) -> dict[str, Any]:
+    """One aggregated row: grouping properties first, then the aggregates by alias."""
+    row: dict[str, Any] = {}
+    if plan.by_datastream:
+        row["Datastream"] = {"@iot.id": record["ds"]}
+    if plan.bucket is not None:
+        start = record["b"]
+        row[plan.bucket.alias] = _instant(start, plan)
+        row[plan.bucket.alias + "End"] = _instant(plan.bucket.end(start), plan)
+    for i, aggregate in enumerate(plan.aggregates):
+        row[aggregate.alias] = record[f"a{i}"]
+    return row
+
+
+_SAFE = "$(),'/:@"
+
+
+def _next_link(request: StaRequest, path: ResourcePath, text: str, query: Query) -> str:
+    """Absolute and complete in itself (STA-NOTES 1): $apply as given, the next $skip."""
+    options: dict[str, str] = {"$apply": text, "$top": str(query.top), "$skip": str(query.skip + query.top)}
+    if query.count:
+        options["$count"] = "true"
+    if query.result_format is not None:
+        options["$resultFormat"] = query.result_format
+    return f"{request.base}/{path}?{urlencode(options, quote_via=quote, safe=_SAFE)}"
+
+
+def _components(plan: ApplyPlan) -> list[str]:
+    names = ["Datastream/@iot.id"] if plan.by_datastream else []
+    if plan.bucket is not None:
+        names += [plan.bucket.alias, plan.bucket.alias + "End"]
+    return names + [a.alias for a in plan.aggregates]
+
+
+def _flat(row: dict[str, Any]) -> list[Any]:
+    return [value["@iot.id"] if key == "Datastream" else value for key, value in row.items()]
+
+
+def _formatted(
+    plan: ApplyPlan, query: Query, body: dict[str, Any], items: list[dict[str, Any]], base: str
+) -> StaResponse:
+    if query.result_format is None:
+        return StaResponse(200, {**body, "value": items})
+    components = _components(plan)
+    if query.result_format == "CSV":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(components)
+        writer.writerows([["" if v is None else v for v in _flat(item)] for item in items])
+        return StaResponse(200, out.getvalue(), CSV)
+    groups: dict[int | None, list[list[Any]]] = {}
+    for item in items:
+        groups.setdefault(item["Datastream"]["@iot.id"] if plan.by_datastream else None, []).append(
+            _flat(item)
+        )
+    value = []
+    for stream, rows in groups.items():
+        group: dict[str, Any] = {}
+        if stream is not None:
+            group["Datastream@iot.navigationLink"] = f"{base}/Datastreams({stream})"
+        value.append({**group, "components": components, "dataArray@iot.count": len(rows), "dataArray": rows})
+    return StaResponse(200, {**body, "value": value})
