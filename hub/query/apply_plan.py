@@ -97,6 +97,8 @@ def bucket_spec(width: str, zone: str, alias: str) -> BucketSpec:
     years, months, weeks, days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
     calendar_months, calendar_days = years * 12 + months, weeks * 7 + days
     clock = hours * 3600 + minutes * 60 + seconds
+    if not (calendar_months or calendar_days or clock):
+        raise query_error(OPTION, f"bucket width {width!r} is zero")
     if sum(1 for part in (calendar_months, calendar_days, clock) if part) != 1:
         raise query_error(
             OPTION, f"bucket width {width!r} mixes months, days and hours; use one of them (P1M, P1D, PT36H)"
