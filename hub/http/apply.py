@@ -13,12 +13,14 @@ from urllib.parse import quote, urlencode
 
 import asyncpg
 
+from hub.errors import NotFoundError
 from hub.http.context import AppState
 from hub.http.exchange import CSV, StaRequest, StaResponse, connection
 from hub.query.apply_parse import OPTION, parse_apply
 from hub.query.apply_plan import ApplyPlan, plan_apply
 from hub.query.apply_sql import compile_apply
 from hub.query.ast import Query
+from hub.query.compile import compile_exists
 from hub.query.parse import QueryError, parse_query
 from hub.query.path import ResourcePath, parse_path
 from schemas.model import OBSERVATION
@@ -93,7 +95,9 @@ async def get_aggregates(
             records = await db.fetch(compiled.sql.text, *compiled.sql.args)
         except asyncpg.InvalidParameterValueError as error:
             raise QueryError(f"{OPTION}: {error}", option=OPTION) from None
-    guard = records[0]
+        guard = records[0]
+        if guard["read_rows"] == 0 and len(path.segments) > 1:
+            await _check_parent(db, path)
     if guard["read_rows"] > max_rows:
         raise QueryError(
             f"{OPTION}: this aggregation would read more than {max_rows} rows; narrow the time range, "
@@ -115,6 +119,13 @@ async def get_aggregates(
     if has_more:
         body["@iot.nextLink"] = _next_link(request, path, text, query)
     return _formatted(plan, query, body, items, request.base)
+
+
+async def _check_parent(db: asyncpg.Connection, path: ResourcePath) -> None:
+    """Datastreams(99)/Observations of a missing Datastream is a 404, not an empty aggregate."""
+    sql = compile_exists(path.segments[:-1])
+    if await db.fetchval(sql.text, *sql.args) is None:
+        raise NotFoundError(f"{path} does not exist")
 
 
 def _instant(moment: datetime, plan: ApplyPlan) -> str:

@@ -187,6 +187,8 @@ async def test_bad_requests_name_the_problem(client: Any) -> None:
     for prefix, apply, extra, mention in cases:
         status, body = await get(client, apply_path(prefix, apply, extra))
         assert_error(status, body, 400, mention)
+    status, body = await get(client, apply_path("Datastreams(99)/Observations", "aggregate($count as n)"))
+    assert_error(status, body, 404, "Datastreams(99)")
 
 
 async def test_paging_count_and_next_link(client: Any) -> None:
