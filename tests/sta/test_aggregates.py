@@ -11,6 +11,8 @@ from typing import Any
 from urllib.parse import quote
 
 import asyncpg
+import pydantic
+import pytest
 from helpers import (
     Json,
     assert_error,
@@ -313,3 +315,73 @@ async def test_rollups_follow_updates_deletes_and_cascades(client: Any, clean_db
         )
     finally:
         await conn.close()
+
+
+async def test_import_and_duplicate_removal_keep_rollups_exact(
+    client: Any, clean_db: str, tmp_path: Any
+) -> None:
+    from hub.backfill.run import import_files
+    from hub.store.maintenance import remove_duplicate_observations
+
+    await populate(client)
+    stream = await create(client, "Datastreams", datastream("Imported"))
+    await load(client, stream, series(10))
+    lines = ["datastream,phenomenonTime,result"]
+    lines += [f"{stream},{iso(t)},{v}" for t, v in series(50, step_min=7)]  # overlaps the posted hours
+    lines += [f"{stream},{iso(START)},{series(1)[0][1]}"]  # a duplicate of the first posted row
+    csv_file = tmp_path / "late.csv"
+    csv_file.write_text("\n".join(lines) + "\n")
+    result = await import_files(clean_db, [csv_file], progress_out=io.StringIO())
+    assert result.imported == 51, result
+    assert await rollups_match_raw(clean_db)
+    conn = await asyncpg.connect(clean_db)
+    try:
+        assert await remove_duplicate_observations(conn, stream) >= 1
+    finally:
+        await conn.close()
+    assert await rollups_match_raw(clean_db)
+
+
+async def test_rollups_have_their_own_retention(client: Any, clean_db: str) -> None:
+    from hub.store.retention import RetentionPolicy, apply_retention
+
+    await populate(client)
+    stream = await create(client, "Datastreams", datastream("Old and new"))
+    await load(client, stream, [(START, 1.0), (START + timedelta(days=40), 2.0)])
+    conn = await asyncpg.connect(clean_db)
+    try:
+        now = START + timedelta(days=45)
+        # Raw rows older than 30 days go; the rollups, kept 60 days, still answer for them.
+        await apply_retention(conn, RetentionPolicy(default_days=30, rollup_days=60), now)
+        assert await conn.fetchval("SELECT count(*) FROM observations WHERE datastream_id = $1", stream) == 1
+        kept = await conn.fetchval(
+            "SELECT sum(n) FROM observation_rollups_day WHERE datastream_id = $1", stream
+        )
+        assert kept == 2
+        report = await apply_retention(conn, RetentionPolicy(default_days=30, rollup_days=30), now)
+        assert report.rollup_rows == 2  # the old hour and the old day
+        kept = await conn.fetchval(
+            "SELECT sum(n) FROM observation_rollups_day WHERE datastream_id = $1", stream
+        )
+        assert kept == 1
+    finally:
+        await conn.close()
+    daily = "compute(twinhub.bucket(phenomenonTime,'P1D') as d)/groupby((d),aggregate($count as n))"
+    rows = (await get_ok(client, apply_path(f"Datastreams({stream})/Observations", daily)))["value"]
+    assert [row["n"] for row in rows] == [1]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"retention_days": 30, "rollup_retention_days": 10},
+        {"rollup_retention_days": 10},  # Observations kept forever
+        {"retention_days": 30, "retention_datasets": {"climate": 0}, "rollup_retention_days": 100},
+    ],
+)
+def test_rollup_retention_must_cover_the_raw_retention(bad: dict[str, Any]) -> None:
+    from hub.config import Settings
+
+    assert Settings(retention_days=30, rollup_retention_days=3650).rollup_retention_days == 3650
+    with pytest.raises(pydantic.ValidationError, match="rollup_retention_days"):
+        Settings(**bad)
