@@ -238,7 +238,7 @@ async def queries(base: str, dsn: str, thing: int, streams: list[int], requests:
             "1 day",
             3650,
         ),
-        ("daily, Europe/Berlin days, 1 stream, 1 year (hour rollup)", one, berlin, [streams[0]], None, 365),
+        ("daily, Europe/Berlin days, 1 stream, 1 year (hour rollup)", one, berlin, [streams[0]], None, 366),
     ]
     rows = []
     conn = await asyncpg.connect(dsn)
