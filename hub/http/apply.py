@@ -6,18 +6,19 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import asyncpg
+import orjson
 
 from hub.errors import NotFoundError
 from hub.http.context import AppState
 from hub.http.exchange import CSV, StaRequest, StaResponse, connection
 from hub.query.apply_parse import OPTION, parse_apply
-from hub.query.apply_plan import ApplyPlan, plan_apply
+from hub.query.apply_plan import ApplyPlan, BucketSpec, plan_apply
 from hub.query.apply_sql import compile_apply
 from hub.query.ast import Query
 from hub.query.compile import compile_exists
@@ -112,7 +113,7 @@ async def get_aggregates(
         )
     rows = [r for r in records if r["total_rows"] is not None]
     has_more = 0 < query.top < len(rows)
-    items = [_row(plan, r) for r in rows[: query.top]]
+    items = _rows(plan, rows[: query.top])
     body: dict[str, Any] = {}
     if query.count:
         body["@iot.count"] = rows[0]["total_rows"] if rows else 0
@@ -128,24 +129,36 @@ async def _check_parent(db: asyncpg.Connection, path: ResourcePath) -> None:
         raise NotFoundError(f"{path} does not exist")
 
 
-def _instant(moment: datetime, plan: ApplyPlan) -> str:
-    assert plan.bucket is not None
-    text = moment.astimezone(plan.bucket.tz).isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") and plan.bucket.zone.upper() in ("UTC", "Z") else text
+UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Z"})
 
 
-def _row(plan: ApplyPlan, record: asyncpg.Record) -> dict[str, Any]:
-    """One aggregated row: grouping properties first, then the aggregates by alias."""
-    row: dict[str, Any] = {}
-    if plan.by_datastream:
-        row["Datastream"] = {"@iot.id": record["ds"]}
-    if plan.bucket is not None:
-        start = record["b"]
-        row[plan.bucket.alias] = _instant(start, plan)
-        row[plan.bucket.alias + "End"] = _instant(plan.bucket.end(start), plan)
-    for i, aggregate in enumerate(plan.aggregates):
-        row[aggregate.alias] = record[f"a{i}"]
-    return row
+def _bucket_times(spec: BucketSpec) -> Callable[[datetime], tuple[datetime, datetime]]:
+    """Start and end of a bucket in the zone (orjson prints them with the zone's offset, Z for UTC)."""
+    if spec.zone in UTC_NAMES and spec.kind != "months":
+        # A hot path (thousands of rows): no zone arithmetic where there is none to do.
+        step = timedelta(seconds=spec.amount) if spec.kind == "clock" else timedelta(days=spec.amount)
+        return lambda start: (start, start + step)
+    tz = spec.tz
+    return lambda start: (start.astimezone(tz), spec.end(start))
+
+
+def _rows(plan: ApplyPlan, records: Sequence[asyncpg.Record]) -> list[dict[str, Any]]:
+    """The aggregated rows: grouping properties first, then the aggregates by alias."""
+    bucket = plan.bucket
+    times = _bucket_times(bucket) if bucket is not None else None
+    end_alias = bucket.alias + "End" if bucket is not None else ""
+    aliases = [(a.alias, f"a{i}") for i, a in enumerate(plan.aggregates)]
+    rows = []
+    for record in records:
+        row: dict[str, Any] = {}
+        if plan.by_datastream:
+            row["Datastream"] = {"@iot.id": record["ds"]}
+        if bucket is not None and times is not None:
+            row[bucket.alias], row[end_alias] = times(record["b"])
+        for alias, column in aliases:
+            row[alias] = record[column]
+        rows.append(row)
+    return rows
 
 
 _SAFE = "$(),'/:@"
@@ -176,13 +189,13 @@ def _formatted(
     plan: ApplyPlan, query: Query, body: dict[str, Any], items: list[dict[str, Any]], base: str
 ) -> StaResponse:
     if query.result_format is None:
-        return StaResponse(200, {**body, "value": items})
+        return _json({**body, "value": items})
     components = _components(plan)
     if query.result_format == "CSV":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow(components)
-        writer.writerows([["" if v is None else v for v in _flat(item)] for item in items])
+        writer.writerows([[_cell(v) for v in _flat(item)] for item in items])
         return StaResponse(200, out.getvalue(), CSV)
     groups: dict[int | None, list[list[Any]]] = {}
     for item in items:
@@ -195,4 +208,17 @@ def _formatted(
         if stream is not None:
             group["Datastream@iot.navigationLink"] = f"{base}/Datastreams({stream})"
         value.append({**group, "components": components, "dataArray@iot.count": len(rows), "dataArray": rows})
-    return StaResponse(200, {**body, "value": value})
+    return _json({**body, "value": value})
+
+
+def _json(body: dict[str, Any]) -> StaResponse:
+    """Serialised here: orjson prints the bucket times, in UTC with Z (as the hub's other times)."""
+    return StaResponse(200, orjson.Fragment(orjson.dumps(body, option=orjson.OPT_UTC_Z)))
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return orjson.dumps(value, option=orjson.OPT_UTC_Z).decode()[1:-1]
+    return value
