@@ -24,11 +24,15 @@ PIECE_COLUMNS = (
     "last_value",
 )
 
+# A numeric result as the exact decimal it was posted as: jsonb keeps numbers as numeric, so this
+# is cheap (a cast of the double would print and parse it) and sums are exact in any order.
+_EXACT = "CASE WHEN {a}.result_number IS NOT NULL THEN ({a}.result)::numeric END"
+
 # One raw Observation `{a}` as a piece (first/last only for numeric results).
 RAW_PIECE = {
     "n": "1::bigint",
     "n_numeric": "({a}.result_number IS NOT NULL)::int::bigint",
-    "total": "{a}.result_number::numeric",
+    "total": _EXACT,
     "min": "{a}.result_number",
     "max": "{a}.result_number",
     "first_time": "CASE WHEN {a}.result_number IS NOT NULL THEN {a}.phenomenon_time_start END",
@@ -39,8 +43,19 @@ RAW_PIECE = {
     "last_value": "{a}.result_number",
 }
 
-_FIRST = "ORDER BY {a}.first_time, {a}.first_id) FILTER (WHERE {a}.first_id IS NOT NULL))[1]"
-_LAST = "ORDER BY {a}.last_time DESC, {a}.last_id DESC) FILTER (WHERE {a}.last_id IS NOT NULL))[1]"
+# First and last travel as one composite (time, id, value) per aggregate: PostgreSQL computes
+# identical aggregate calls once, so the three fields cost one sort, not three.
+POINT = "twinhub_rollup_point"
+_FIRST = (
+    "((array_agg(ROW({a}.first_time, {a}.first_id, {a}.first_value)::"
+    + POINT
+    + " ORDER BY {a}.first_time, {a}.first_id) FILTER (WHERE {a}.first_id IS NOT NULL))[1])"
+)
+_LAST = (
+    "((array_agg(ROW({a}.last_time, {a}.last_id, {a}.last_value)::"
+    + POINT
+    + " ORDER BY {a}.last_time DESC, {a}.last_id DESC) FILTER (WHERE {a}.last_id IS NOT NULL))[1])"
+)
 
 # Aggregates merging pieces `{a}` into one piece.
 MERGE = {
@@ -49,13 +64,39 @@ MERGE = {
     "total": "sum({a}.total)",
     "min": "min({a}.min)",
     "max": "max({a}.max)",
-    "first_time": "(array_agg({a}.first_time " + _FIRST,
-    "first_id": "(array_agg({a}.first_id " + _FIRST,
-    "first_value": "(array_agg({a}.first_value " + _FIRST,
-    "last_time": "(array_agg({a}.last_time " + _LAST,
-    "last_id": "(array_agg({a}.last_id " + _LAST,
-    "last_value": "(array_agg({a}.last_value " + _LAST,
+    "first_time": _FIRST + ".t",
+    "first_id": _FIRST + ".id",
+    "first_value": _FIRST + ".v",
+    "last_time": _LAST + ".t",
+    "last_id": _LAST + ".id",
+    "last_value": _LAST + ".v",
 }
+
+# Aggregates of raw Observations `{a}` straight into one piece: first and last are the two ends
+# of one sorted array (one sort per group).
+_POINTS = (
+    "(array_agg(ROW({a}.phenomenon_time_start, {a}.id, {a}.result_number)::"
+    + POINT
+    + " ORDER BY {a}.phenomenon_time_start, {a}.id) FILTER (WHERE {a}.result_number IS NOT NULL))"
+)
+RAW_MERGE = {
+    "n": "count(*)",
+    "n_numeric": "count({a}.result_number)",
+    "total": f"sum({_EXACT})",
+    "min": "min({a}.result_number)",
+    "max": "max({a}.result_number)",
+    "first_time": f"({_POINTS}[1]).t",
+    "first_id": f"({_POINTS}[1]).id",
+    "first_value": f"({_POINTS}[1]).v",
+    "last_time": f"({_POINTS}[cardinality({_POINTS})]).t",
+    "last_id": f"({_POINTS}[cardinality({_POINTS})]).id",
+    "last_value": f"({_POINTS}[cardinality({_POINTS})]).v",
+}
+
+
+def raw_merged(alias: str) -> str:
+    """The select list aggregating raw Observations `alias` into pieces, named by PIECE_COLUMNS."""
+    return ", ".join(f"{RAW_MERGE[c].format(a=alias)} AS {c}" for c in PIECE_COLUMNS)
 
 
 def raw_pieces(alias: str) -> str:

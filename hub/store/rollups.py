@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from hub.query.apply_pieces import PIECE_COLUMNS, REPLACE_SET, UPSERT_SET, merged, raw_pieces
+from hub.query.apply_pieces import PIECE_COLUMNS, REPLACE_SET, UPSERT_SET, merged, raw_merged
 
 HOUR_TABLE = "observation_rollups_hour"
 DAY_TABLE = "observation_rollups_day"
@@ -29,27 +29,30 @@ _COLUMNS = ", ".join(("datastream_id", "bucket", *PIECE_COLUMNS))
 Key = tuple[int, datetime]  # (Datastream id, UTC hour)
 
 
-def _upsert_from(table: str, width: str, source: str) -> str:
-    """INSERT merging the rows of `source` (raw Observation columns) into `table`'s buckets."""
-    # Ordered by key, so concurrent batches lock rollup rows in one order (no deadlocks).
-    return f"""
-        INSERT INTO {table} AS r ({_COLUMNS})
-        SELECT p.datastream_id, p.bucket, {merged("p")}
-        FROM (SELECT b.datastream_id, date_bin('{width}', b.phenomenon_time_start, {ORIGIN}) AS bucket,
-                     {raw_pieces("b")}
-              FROM {source} b WHERE b.datastream_id IS NOT NULL) p
-        GROUP BY 1, 2 ORDER BY 1, 2
-        ON CONFLICT (datastream_id, bucket) DO UPDATE SET {UPSERT_SET}"""
+_HOUR = f"date_bin('1 hour', b.phenomenon_time_start, {ORIGIN})"
 
 
 def insert_ctes(source: str) -> str:
-    """CTEs (`, rollup_hour AS (...), rollup_day AS (...)`) merging the inserted rows of CTE `source`.
+    """CTEs merging the rows just inserted by CTE `source` into both rollups (one statement).
 
-    `source` must return id, phenomenon_time_start, result_number and datastream_id."""
-    return "".join(
-        f",\n    rollup_{i} AS ({_upsert_from(table, width, source)})"
-        for i, (table, width) in enumerate(ROLLUPS)
-    )
+    `source` must return id, phenomenon_time_start, result_number and datastream_id. The batch is
+    aggregated once into hour pieces; the day pieces merge those. Rows are upserted in key order,
+    so concurrent batches lock rollup rows in one order (no deadlocks)."""
+    return f""",
+    rollup_batch AS (
+        SELECT b.datastream_id, {_HOUR} AS bucket, {raw_merged("b")}
+        FROM {source} b WHERE b.datastream_id IS NOT NULL GROUP BY 1, 2
+    ),
+    rollup_hour AS (
+        INSERT INTO {HOUR_TABLE} AS r ({_COLUMNS}) SELECT * FROM rollup_batch ORDER BY 1, 2
+        ON CONFLICT (datastream_id, bucket) DO UPDATE SET {UPSERT_SET}
+    ),
+    rollup_day AS (
+        INSERT INTO {DAY_TABLE} AS r ({_COLUMNS})
+        SELECT p.datastream_id, date_bin('1 day', p.bucket, {ORIGIN}), {merged("p")}
+        FROM rollup_batch p GROUP BY 1, 2 ORDER BY 1, 2
+        ON CONFLICT (datastream_id, bucket) DO UPDATE SET {UPSERT_SET}
+    )"""
 
 
 async def hour_keys(conn: asyncpg.Connection, column: str, value: int) -> list[Key]:
@@ -71,13 +74,13 @@ def hour_of(moment: datetime) -> datetime:
 _RECOMPUTE_HOURS = f"""
 WITH k AS (SELECT DISTINCT ds, h FROM unnest($1::bigint[], $2::timestamptz[]) AS u(ds, h)),
 fresh AS (
-    SELECT k.ds AS datastream_id, k.h AS bucket, {merged("p")}
+    SELECT k.ds AS datastream_id, k.h AS bucket, p.*
     FROM k CROSS JOIN LATERAL (
-        SELECT {raw_pieces("o")} FROM observations o
+        SELECT {raw_merged("o")} FROM observations o
         WHERE o.datastream_id = k.ds AND o.phenomenon_time_start >= k.h
           AND o.phenomenon_time_start < k.h + interval '1 hour'
     ) p
-    GROUP BY k.ds, k.h
+    WHERE p.n > 0
 ),
 gone AS (
     DELETE FROM {HOUR_TABLE} r USING k

@@ -268,7 +268,8 @@ def rollup_check(table: str, width: str) -> str:
     stored = f"SELECT datastream_id, bucket, n, n_numeric, total, min, max, first_id, last_id FROM {table}"
     raw = (
         f"SELECT datastream_id, date_bin('{width}', phenomenon_time_start, '2000-01-01Z'), count(*), "
-        "count(result_number), sum(result_number::numeric), min(result_number), max(result_number), "
+        "count(result_number), sum(CASE WHEN result_number IS NOT NULL THEN result::numeric END), "
+        "min(result_number), max(result_number), "
         f"{_FIRST}, {_LAST} FROM observations WHERE datastream_id IS NOT NULL GROUP BY 1, 2"
     )
     return f"SELECT count(*) FROM (({stored} EXCEPT {raw}) UNION ALL ({raw} EXCEPT {stored})) d"

@@ -3,8 +3,11 @@
 -- $apply needs to answer daily or hourly mean/min/max over years without reading every row.
 -- Buckets are UTC hours and UTC days of phenomenon_time_start (an interval counts by its start).
 -- hub/store/rollups.py keeps them in step with the raw rows, set-based, in the statements that
--- write Observations; no triggers. `total` is numeric so that sums are exact and the same
--- whichever way they are added up (rollup-served and raw answers are equal).
+-- write Observations; no triggers. `total` is the numeric sum of the results as posted (jsonb
+-- keeps numbers as numeric), exact in any order: rollup-served and raw answers are equal.
+
+-- First and last (time, id, value) travel together through array_agg (hub/query/apply_pieces.py).
+CREATE TYPE twinhub_rollup_point AS (t timestamptz, id bigint, v double precision);
 
 CREATE TABLE observation_rollups_hour (
     datastream_id bigint NOT NULL REFERENCES datastreams (id) ON DELETE CASCADE,
@@ -29,7 +32,7 @@ ALTER TABLE observation_rollups_day
 -- The rows already stored.
 INSERT INTO observation_rollups_hour
 SELECT datastream_id, date_bin('1 hour', phenomenon_time_start, '2000-01-01 00:00:00+00'),
-       count(*), count(result_number), sum(result_number::numeric), min(result_number), max(result_number),
+       count(*), count(result_number), sum(CASE WHEN result_number IS NOT NULL THEN result::numeric END), min(result_number), max(result_number),
        (array_agg(phenomenon_time_start ORDER BY phenomenon_time_start, id) FILTER (WHERE result_number IS NOT NULL))[1],
        (array_agg(id ORDER BY phenomenon_time_start, id) FILTER (WHERE result_number IS NOT NULL))[1],
        (array_agg(result_number ORDER BY phenomenon_time_start, id) FILTER (WHERE result_number IS NOT NULL))[1],
