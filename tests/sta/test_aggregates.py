@@ -386,3 +386,16 @@ def test_rollup_retention_must_cover_the_raw_retention(bad: dict[str, Any]) -> N
     assert Settings(retention_days=30, rollup_retention_days=3650).rollup_retention_days == 3650
     with pytest.raises(pydantic.ValidationError, match="rollup_retention_days"):
         Settings(**bad)
+
+
+async def test_apply_inside_a_json_batch(client: Any) -> None:
+    await populate(client)
+    request = {
+        "requests": [
+            {"id": "a", "method": "get", "url": apply_path("Observations", "aggregate($count as n)")}
+        ]
+    }
+    status, body, _ = await post(client, "$batch", request)
+    assert status == 200, body
+    assert body["responses"][0]["status"] == 200, body
+    assert body["responses"][0]["body"]["value"] == [{"n": 2}]
