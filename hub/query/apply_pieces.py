@@ -99,9 +99,9 @@ def raw_merged(alias: str) -> str:
     return ", ".join(f"{RAW_MERGE[c].format(a=alias)} AS {c}" for c in PIECE_COLUMNS)
 
 
-def raw_pieces(alias: str) -> str:
-    """The select list of raw Observations `alias` as pieces, named by PIECE_COLUMNS."""
-    return ", ".join(f"{RAW_PIECE[c].format(a=alias)} AS {c}" for c in PIECE_COLUMNS)
+def raw_pieces(alias: str, columns: tuple[str, ...] = PIECE_COLUMNS) -> str:
+    """The select list of raw Observations `alias` as pieces, named by `columns`."""
+    return ", ".join(f"{RAW_PIECE[c].format(a=alias)} AS {c}" for c in columns)
 
 
 def merged(alias: str, columns: tuple[str, ...] = PIECE_COLUMNS) -> str:

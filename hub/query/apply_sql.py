@@ -100,8 +100,26 @@ def _on_stream_only(conditions: list[str]) -> bool:
     return all(name == "datastream_id" for c in conditions for name in _ROW_COLUMN.findall(c))
 
 
+def _piece_columns(plan: ApplyPlan) -> tuple[str, ...]:
+    """The piece columns the plan's methods read (narrow pieces: less to materialise)."""
+    wanted = {"n", "n_numeric"}
+    for aggregate in plan.aggregates:
+        for column in METHOD_SQL[aggregate.method][0]:
+            wanted.update(_PIECE_NEEDS.get(column, (column,)))
+    return tuple(c for c in PIECE_COLUMNS if c in wanted)
+
+
+# Group columns -> the piece columns they are merged from.
+_PIECE_NEEDS = {
+    "first_value": ("first_time", "first_id", "first_value"),
+    "last_value": ("last_time", "last_id", "last_value"),
+    "distinct_values": ("min",),
+}
+
+
 def _pieces(plan: ApplyPlan, path: ResourcePath, binds: Binds, dialect: Dialect) -> tuple[str, Unit | None]:
     """The pieces query and the rollup it reads (None: raw only)."""
+    wanted = _piece_columns(plan)
     streams = [target_condition(path.segments, binds)]
     streams += [compile_filter(c, OBSERVATION, "e", binds, dialect) for c in plan.stream_conditions]
     others = [compile_filter(c, OBSERVATION, "e", binds, dialect) for c in plan.other_conditions]
@@ -114,14 +132,16 @@ def _pieces(plan: ApplyPlan, path: ResourcePath, binds: Binds, dialect: Dialect)
             _bound_sql(plan.upper, binds),
         ]
     )
-    raw = f"SELECT e.datastream_id, e.phenomenon_time_start AS t, {raw_pieces('e')} FROM observations e"
+    raw = (
+        f"SELECT e.datastream_id, e.phenomenon_time_start AS t, {raw_pieces('e', wanted)} FROM observations e"
+    )
     unit = plan.source
     if unit is None or not _on_stream_only(streams):
         return f"{raw} WHERE {raw_where}", None
     low, high = _interior(plan, unit)
     if low is not None and high is not None and low >= high:
         return f"{raw} WHERE {raw_where}", None  # no whole rollup bucket inside the bounds
-    columns = ", ".join(f"e.{c}" for c in PIECE_COLUMNS)
+    columns = ", ".join(f"e.{c}" for c in wanted)
     inside = [*streams]
     parts = []
     if low is not None:
