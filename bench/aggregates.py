@@ -275,6 +275,17 @@ async def queries(base: str, dsn: str, thing: int, streams: list[int], requests:
                     name, f"{p(http, 50):.1f}", f"{p(http, 95):.1f}", f"≤ {target}" if target else "-",
                     f"{p(own, 50):.2f}", f"{p(raw, 50):.1f}" if raw else "-",
                 ])  # fmt: skip
+        async with aiohttp.ClientSession() as session:
+            floor = f"{base}/Datastreams({streams[0]})?$select=id"
+
+            async def tiny() -> None:
+                async with session.get(floor) as response:
+                    assert response.status == 200
+                    await response.read()
+
+            http = await timed(tiny, requests)
+            name = "HTTP floor of the same hub: GET Datastreams(id)?$select=id"
+            rows.append([name, f"{p(http, 50):.1f}", f"{p(http, 95):.1f}", "-", "-", "-"])
     finally:
         await conn.close()
     return rows
