@@ -399,3 +399,40 @@ async def test_apply_inside_a_json_batch(client: Any) -> None:
     assert status == 200, body
     assert body["responses"][0]["status"] == 200, body
     assert body["responses"][0]["body"]["value"] == [{"n": 2}]
+
+
+async def test_migration_fills_rollups_from_rows_already_stored(new_database: Any, tmp_path: Any) -> None:
+    import shutil
+
+    from hub.store.migrate import MIGRATIONS_DIR, apply_migrations
+
+    earlier = tmp_path / "migrations"
+    earlier.mkdir()
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        if path.name < "0007":
+            shutil.copy(path, earlier / path.name)
+    dsn = await new_database()
+    conn = await asyncpg.connect(dsn)
+    try:
+        await apply_migrations(conn, directory=earlier)
+        await conn.execute(
+            """
+            INSERT INTO things (name, description) VALUES ('t', 'd');
+            INSERT INTO sensors (name, description, encoding_type, metadata)
+                VALUES ('s', 'd', 'text/plain', '"m"');
+            INSERT INTO observed_properties (name, definition, description) VALUES ('p', 'd', 'd');
+            INSERT INTO datastreams (name, description, unit_of_measurement, observation_type, thing_id,
+                                     sensor_id, observed_property_id) VALUES ('d', 'd', '{}', 'x', 1, 1, 1);
+            INSERT INTO features_of_interest (name, description, encoding_type, feature)
+                VALUES ('f', 'd', 'application/geo+json', '{"type": "Point", "coordinates": [10, 53.5]}');
+            INSERT INTO observations (phenomenon_time_start, phenomenon_time_end, result, datastream_id,
+                                      feature_of_interest_id)
+            SELECT t, t, CASE WHEN g % 7 = 0 THEN '"text"'::jsonb ELSE to_jsonb(g % 13 - 6.5) END, 1, 1
+            FROM (SELECT '2026-03-01Z'::timestamptz + g * interval '17 minutes' AS t, g
+                  FROM generate_series(1, 500) g) s"""
+        )
+        assert await apply_migrations(conn)  # 0007 and later, on the rows already there
+        assert await conn.fetchval("SELECT sum(n) FROM observation_rollups_day") == 500
+    finally:
+        await conn.close()
+    assert await rollups_match_raw(dsn)
