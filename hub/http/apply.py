@@ -111,12 +111,12 @@ async def get_aggregates(
             "only $count can aggregate them (filter them out or use $count)",
             option=OPTION,
         )
-    rows = [r for r in records if r["total_rows"] is not None]
+    rows = [r for r in records if r["on_page"]]
     has_more = 0 < query.top < len(rows)
     items = _rows(plan, rows[: query.top])
     body: dict[str, Any] = {}
     if query.count:
-        body["@iot.count"] = rows[0]["total_rows"] if rows else 0
+        body["@iot.count"] = guard["total_rows"]
     if has_more:
         body["@iot.nextLink"] = _next_link(request, path, text, query)
     return _formatted(plan, query, body, items, request.base)

@@ -45,7 +45,7 @@ _ROW_COLUMN = re.compile(r"\be\.(\w+)")
 
 @dataclass(frozen=True)
 class ApplySql:
-    """The statement; result columns: read_rows, bad_stream, then ds, b, a0..an and total_rows."""
+    """The statement; columns read_rows, bad_stream, total_rows (groups), then ds, b, a0..an, on_page."""
 
     sql: Sql
     source: Unit | None
@@ -185,10 +185,12 @@ def compile_apply(
     text = f"""
 WITH pieces AS MATERIALIZED (SELECT * FROM ({pieces}) u LIMIT {binds.add(max_rows + 1)}),
 groups AS (SELECT {", ".join([*keys, *group_columns])} FROM pieces p {group_by})
-SELECT guard.read_rows, guard.bad_stream, page.* FROM (
-    SELECT count(*) AS read_rows, min(datastream_id) FILTER (WHERE n_numeric < n) AS bad_stream FROM pieces
+SELECT guard.*, page.* FROM (
+    SELECT count(*) AS read_rows, min(datastream_id) FILTER (WHERE n_numeric < n) AS bad_stream,
+           (SELECT count(*) FROM groups) AS total_rows
+    FROM pieces
 ) guard LEFT JOIN LATERAL (
-    SELECT {", ".join([*(f"g.{o}" for o in outputs), *values, "count(*) OVER () AS total_rows"])}
+    SELECT {", ".join([*(f"g.{o}" for o in outputs), *values, "TRUE AS on_page"])}
     FROM groups g ORDER BY {order} LIMIT {binds.add(top + 1)} OFFSET {binds.add(skip)}
 ) page ON TRUE"""
     return ApplySql(Sql(text, tuple(binds.values)), source)

@@ -212,6 +212,11 @@ async def test_paging_count_and_next_link(client: Any) -> None:
         link = page.get("@iot.nextLink")
     assert len(seen) == hours == len(set(seen))
     assert seen == sorted(seen)
+    beyond = await get_ok(
+        client, apply_path(f"Datastreams({stream})/Observations", HOURLY, "&$skip=1000&$count=true")
+    )
+    assert beyond["value"] == []
+    assert beyond["@iot.count"] == hours
 
 
 async def test_data_array_and_csv(client: Any) -> None:
