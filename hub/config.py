@@ -263,6 +263,15 @@ class Settings(pydantic.BaseModel, frozen=True, extra="forbid"):
     maintenance_interval_s: int = Field(
         3600, ge=0, description="Seconds between maintenance runs of `twinhub serve` (0: never)."
     )
+    rollup_retention_days: int | None = Field(
+        None,
+        ge=1,
+        description="Days hourly and daily rollups are kept (docs/aggregates.md); unset: forever. "
+        "At least the longest Observation retention.",
+    )
+    apply_max_rows: int = Field(
+        500_000, ge=1, description="Rows (raw Observations plus rollup rows) one $apply request may read."
+    )
 
     @field_validator("database_url", "base_url", "mqtt_url")
     @classmethod
@@ -506,6 +515,21 @@ class Settings(pydantic.BaseModel, frozen=True, extra="forbid"):
                     "{smaller} ({low}) must not exceed {larger} ({high})",
                     {"smaller": smaller, "larger": larger, "low": low, "high": high},
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _check_rollup_retention(self) -> Settings:
+        # The planner serves from rollups wherever they align: they must cover what raw rows cover.
+        kept = [self.retention_days, *self.retention_datasets.values()]
+        longest = None if any(not days for days in kept) else max(d for d in kept if d)
+        rollups = self.rollup_retention_days
+        if rollups is not None and (longest is None or rollups < longest):
+            raise PydanticCustomError(
+                "rollup_retention",
+                "rollup_retention_days ({rollups}) must be unset or at least the longest Observation "
+                "retention ({longest})",
+                {"rollups": rollups, "longest": "forever" if longest is None else f"{longest} days"},
+            )
         return self
 
     def redacted(self) -> dict[str, Any]:

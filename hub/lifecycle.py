@@ -29,7 +29,10 @@ log = logging.getLogger("twinhub.lifecycle")
 def retention_policy(settings: Settings) -> RetentionPolicy:
     """The retention settings as a policy."""
     return RetentionPolicy(
-        settings.retention_days, dict(settings.retention_datasets), settings.retention_dataset_property
+        settings.retention_days,
+        dict(settings.retention_datasets),
+        settings.retention_dataset_property,
+        settings.rollup_retention_days,
     )
 
 

@@ -24,6 +24,7 @@ import asyncpg
 
 from hub.backfill.formats import BadRow, FormatError, Row, detect_format, read_rows
 from hub.backfill.progress import Progress
+from hub.store import rollups
 from hub.store.bulk import (
     CopyRecord,
     attach_loading_table,
@@ -73,6 +74,7 @@ class _Run:
     ensured: set[datetime] = field(default_factory=set)  # periods with partitions already there
     loading: dict[datetime, str] = field(default_factory=dict)  # periods filled into loading tables
     touched: set[int] = field(default_factory=set)
+    rollup_keys: set[rollups.Key] = field(default_factory=set)  # (Datastream, UTC hour) loaded
 
     async def flush(self, path: Path, chunk: list[Row]) -> None:
         """Check the chunk's Datastreams and COPY its good rows, period by period."""
@@ -96,6 +98,7 @@ class _Run:
             await self._copy(period, rows)
         self.result.imported += len(records)
         self.touched.update(r[5] for r in records)
+        self.rollup_keys.update(rollups.keys_of([(r[5], r[0]) for r in records]))
 
     async def _copy(self, period: datetime, records: Sequence[CopyRecord]) -> None:
         """A period no partition covers fills a loading table; others go through the partitioned table."""
@@ -174,6 +177,7 @@ async def import_files(
                 return run.result
             await run.attach()
             await refresh_extents(conn, "datastreams", sorted(run.touched))
+            await rollups.recompute(conn, run.rollup_keys)
             run.result.streams = len(run.touched)
         except BaseException:
             await transaction.rollback()

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from hub.errors import NotFoundError
 from hub.http import mutations
+from hub.http.apply import apply_text, get_aggregates
 from hub.http.context import AppState
 from hub.http.data_array_create import create_observations
 from hub.http.exchange import TEXT, StaRequest, StaResponse, connection
@@ -63,6 +64,8 @@ async def dispatch(
 
 async def get(state: AppState, request: StaRequest, conn: asyncpg.Connection | None = None) -> StaResponse:
     """Read a collection, an entity, a property, $value or $ref."""
+    if apply_text(request.query) is not None:
+        return await get_aggregates(state, request, conn)
     path = parse_path(request.tail)
     check_filter_text(request.query, state.settings)
     query = parse_query(request.query, state.settings.default_top, state.settings.max_top)

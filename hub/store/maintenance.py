@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from hub.store import rollups
 from hub.store.observations import STREAMS, refresh_extents
 from hub.store.partitions import ensure_ahead, split_default
 from hub.store.retention import RetentionPolicy, RetentionReport, apply_retention
@@ -26,7 +27,7 @@ WITH ranked AS (
 )
 DELETE FROM observations o USING ranked r
 WHERE o.id = r.id AND r.n > 1
-RETURNING o.datastream_id, o.multi_datastream_id"""
+RETURNING o.datastream_id, o.multi_datastream_id, o.phenomenon_time_start"""
 
 
 async def remove_duplicate_observations(conn: asyncpg.Connection, datastream_id: int | None = None) -> int:
@@ -36,6 +37,7 @@ async def remove_duplicate_observations(conn: asyncpg.Connection, datastream_id:
         for table, column in STREAMS:
             touched = sorted({r[column] for r in removed if r[column] is not None})
             await refresh_extents(conn, table, touched)
+        await rollups.recompute(conn, rollups.keys_of([(r[0], r[2]) for r in removed]))
     return len(removed)
 
 

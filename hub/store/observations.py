@@ -17,6 +17,7 @@ import asyncpg
 import orjson
 
 from hub.errors import BadLinkError
+from hub.store import rollups
 
 
 @dataclass(frozen=True)
@@ -104,9 +105,9 @@ def _insert_sql() -> str:
         INSERT INTO observations ({names})
         SELECT {values} FROM unnest({arrays}) AS u({names})
         RETURNING id, phenomenon_time_start, phenomenon_time_end, result_time, result,
-                  datastream_id, multi_datastream_id
+                  datastream_id, multi_datastream_id, result_number
     ),
-    {updates}
+    {updates}{rollups.insert_ctes("o")}
     SELECT id FROM o"""
 
 

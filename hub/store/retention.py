@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from hub.store import rollups
 from hub.store.observations import refresh_extents
 from hub.store.partitions import DEFAULT_PARTITION, Partition, list_partitions
 
@@ -33,6 +34,7 @@ class RetentionPolicy:
     default_days: int | None = None
     dataset_days: Mapping[str, int] = field(default_factory=dict)
     dataset_property: str = "serviceName"
+    rollup_days: int | None = None  # rollups' own retention (docs/aggregates.md); None: forever
 
     def days_for(self, dataset: str | None) -> int | None:
         """The retention of a Datastream in `dataset` (None: keep forever)."""
@@ -42,7 +44,7 @@ class RetentionPolicy:
     @property
     def active(self) -> bool:
         """Whether anything can expire at all."""
-        return bool(self.default_days) or any(self.dataset_days.values())
+        return bool(self.default_days) or any(self.dataset_days.values()) or bool(self.rollup_days)
 
 
 @dataclass
@@ -52,6 +54,7 @@ class RetentionReport:
     dropped: list[str] = field(default_factory=list)
     deleted_rows: int = 0
     refreshed_streams: int = 0
+    rollup_rows: int = 0
 
 
 async def apply_retention(
@@ -69,6 +72,7 @@ async def apply_retention(
             await _thin_default(conn, cutoffs, report)
         else:
             await _expire_partition(conn, partition, cutoffs, report)
+    report.rollup_rows = await rollups.expire(conn, policy.rollup_days, now)
     return report
 
 

@@ -20,6 +20,7 @@ import asyncpg
 
 from hub.errors import BadLinkError, BadRequestError, ConflictError, NotFoundError
 from hub.store import observations as obs
+from hub.store import rollups
 from schemas.entities import validate_create, validate_update
 from schemas.model import (
     ENTITY_SETS,
@@ -335,6 +336,7 @@ class Writer:
         values = validate_create(entity_type, props) if replace else validate_update(entity_type, props)
         columns = _column_values(entity_type, values)
         before = await self._observation_streams(entity_id) if entity_type is OBSERVATION else []
+        touched = await rollups.changing_keys(self.conn, entity_type.name, entity_id)
         if replace:
             for prop in entity_type.properties:
                 if not prop.read_only and prop.name not in values:
@@ -350,6 +352,9 @@ class Writer:
             # Both the streams it left and the one it is in now may have changed extents.
             for table, stream_id in {*before, *await self._observation_streams(entity_id)}:
                 await obs.refresh_extents(self.conn, table, [stream_id])
+            await rollups.recompute(
+                self.conn, [*touched, *await rollups.changing_keys(self.conn, "Observation", entity_id)]
+            )
         self.changes.append(Change(entity_type, entity_id, "update"))
 
     async def _update_columns(
@@ -407,6 +412,7 @@ class Writer:
         await _BEFORE_DELETE.get(entity_type.name, _nothing)(self, entity_id, {})
         # A FeatureOfInterest takes its Observations along (§10.4): their streams shrink too.
         shrinking = await self._streams_of_feature(entity_id) if entity_type is FEATURE_OF_INTEREST else {}
+        touched = await rollups.deleting_keys(self.conn, entity_type.name, entity_id)
         sql = f"DELETE FROM {entity_type.table} WHERE id = $1 RETURNING *"
         record = await self.conn.fetchrow(sql, entity_id)
         if record is None:
@@ -417,6 +423,7 @@ class Writer:
             }
         for table, stream_ids in shrinking.items():
             await obs.refresh_extents(self.conn, table, stream_ids)
+        await rollups.recompute(self.conn, touched)
         self.changes.append(Change(entity_type, entity_id, "delete"))
 
     async def _streams_of_feature(self, feature_id: int) -> dict[str, list[int]]:

@@ -3,7 +3,7 @@
 
 A hub runs as `twinhub serve` on a fresh database and a free port; six stations of three cities
 are created over HTTP, one with a dense day. The browser colours the markers by a quantity,
-filters by city, draws the dense day as lowest/highest per period (one $batch), zooms into it
+filters by city, draws the dense day as lowest/highest per period (one $apply), zooms into it
 point by point, sees an Observation posted meanwhile arrive with its exact value and unit without
 a reload, switches to German, and sees a station created after the page loaded appear.
 test_browser_demo.py drives the same page against a running `twinhub demo` instead.
@@ -71,14 +71,15 @@ def test_the_viewer_shows_three_cities_a_chart_and_live_values(
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "path.thing-marker")) == 3)
     assert "Colour: latest Air temperature" in browser.find_element(By.ID, "legend").text
 
-    # Hamburg's station has a dense day: the chart shows lowest/highest per period, via $batch.
+    # Hamburg's station has a dense day: the chart shows lowest/highest per period, via one $apply.
     Select(browser.find_element(By.ID, "city")).select_by_visible_text("Hamburg")
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "path.thing-marker")) == 1)
     browser.find_element(By.CSS_SELECTOR, f'path.thing-marker[data-thing="{ids["Rathausmarkt"]}"]').click()
     wait.until(lambda d: "Rathausmarkt (Hamburg)" in d.find_element(By.ID, "details").text)
     wait.until(lambda d: "lowest and highest value per" in d.find_element(By.ID, "chart-note").text)
     assert browser.find_elements(By.CSS_SELECTOR, "#chart canvas")
-    assert int(browser.find_element(By.ID, "chart").get_attribute("data-points")) > 100  # of 150 periods
+    # Five-minute buckets from one $apply; the $batch fallback would draw at most 150 periods.
+    assert int(browser.find_element(By.ID, "chart").get_attribute("data-points")) > 150
 
     # Zoom: dragging across the last sixth of the day loads that range again, now point by point.
     plot = browser.find_element(By.CSS_SELECTOR, "#chart .u-over")
