@@ -533,7 +533,7 @@ class MqttClient:
         log.error("mqtt: protocol error from %s (%s); reconnecting", self.address.host, error)
         link = self._link
         if link is not None:
-            if self._level == wire.MQTT5 and self.connected:
+            if self._level == wire.MQTT5:  # CONNECT went first: received data answers it
                 self._out.clear()
                 link.write(wire.disconnect(self._level, reason=error.reason))
             link.active = False  # nothing more of this connection is read or acknowledged
@@ -640,6 +640,8 @@ class MqttClient:
         elif kind == wire.PUBREL:
             self._write(wire.ack(wire.PUBCOMP, wire.read_ack(body, level)[0]))
         elif kind == wire.PINGRESP:
+            if body:
+                raise wire.ProtocolError("PINGRESP with a body")  # §3.13: it has none
             self._pong_due = False
         elif kind == wire.SUBACK:
             self._on_suback(*wire.read_suback(body, level))

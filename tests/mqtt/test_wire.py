@@ -9,7 +9,9 @@ from hypothesis import strategies as st
 
 from hub.mqtt import wire
 
-topics = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00+#"), min_size=1, max_size=40)
+topics = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00+#"), min_size=1, max_size=40
+)
 publications = st.tuples(
     topics, st.binary(max_size=300), st.integers(0, 2), st.booleans(), st.integers(1, 65535)
 )
