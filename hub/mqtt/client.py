@@ -625,10 +625,10 @@ class MqttClient:
         if not self.connected:  # [MQTT-3.2.0-1]: CONNACK first
             raise wire.ProtocolError(f"packet type {kind} before CONNACK", wire.PROTOCOL_ERROR)
         if kind == wire.PUBACK or kind == wire.PUBCOMP:
-            self._inflight.pop(wire.read_ack(body, level)[0], None)
+            self._inflight.pop(wire.read_ack(body, level, kind)[0], None)
             self._pump()
         elif kind == wire.PUBREC:
-            packet_id, reason = wire.read_ack(body, level)
+            packet_id, reason = wire.read_ack(body, level, kind)
             outgoing = self._inflight.get(packet_id)
             if outgoing is not None and reason >= 0x80:
                 del self._inflight[packet_id]  # refused (MQTT 5): no PUBREL follows
@@ -638,7 +638,7 @@ class MqttClient:
                     outgoing.released = True
                 self._write(wire.ack(wire.PUBREL, packet_id))
         elif kind == wire.PUBREL:
-            self._write(wire.ack(wire.PUBCOMP, wire.read_ack(body, level)[0]))
+            self._write(wire.ack(wire.PUBCOMP, wire.read_ack(body, level, kind)[0]))
         elif kind == wire.PINGRESP:
             if body:
                 raise wire.ProtocolError("PINGRESP with a body")  # §3.13: it has none
@@ -646,7 +646,7 @@ class MqttClient:
         elif kind == wire.SUBACK:
             self._on_suback(*wire.read_suback(body, level))
         elif kind == wire.UNSUBACK:
-            self._subscribe_ids.discard(wire.read_suback(body, level)[0])  # the same layout (§3.11)
+            self._subscribe_ids.discard(wire.read_suback(body, level, kind)[0])
             if self._unsubscribed is not None and not self._unsubscribed.done():
                 self._unsubscribed.set_result(None)
         elif kind == wire.DISCONNECT:

@@ -55,6 +55,22 @@ PROTOCOL_ERROR = 0x82
 TOPIC_ALIAS_INVALID = 0x94
 PACKET_TOO_LARGE = 0x95
 
+# The reason codes each packet may carry (MQTT 5 §3.2.2.2, §3.4.2.1-§3.7.2.1, §3.9.3, §3.11.3;
+# 3.1.1 §3.2.2.3, §3.9.3); any other is a malformed packet.
+_CONNACK_CODES = {
+    MQTT311: frozenset(range(6)),
+    MQTT5: frozenset({0x00, *range(0x80, 0x8B), 0x8C, 0x90, 0x95, 0x97, 0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9F}),
+}
+_SUBACK_CODES = {
+    MQTT311: frozenset({0, 1, 2, 0x80}),
+    MQTT5: frozenset({0, 1, 2, 0x80, 0x83, 0x87, 0x8F, 0x91, 0x97, 0x9E, 0xA1, 0xA2}),
+}
+_UNSUBACK_CODES = frozenset({0x00, 0x11, 0x80, 0x83, 0x87, 0x8F, 0x91})
+_PUBLISH_ACK_CODES = frozenset({0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99})
+_RELEASE_CODES = frozenset({0x00, 0x92})
+_ACK_CODES = {PUBACK: _PUBLISH_ACK_CODES, PUBREC: _PUBLISH_ACK_CODES, PUBREL: _RELEASE_CODES,
+              PUBCOMP: _RELEASE_CODES}  # fmt: skip
+
 PINGREQ_PACKET = b"\xc0\x00"
 DISCONNECT_PACKET = b"\xe0\x00"  # reason "normal disconnection" may be left out (both versions)
 
@@ -334,6 +350,14 @@ def _string(data: bytes, pos: int, end: int) -> tuple[bytes, int]:
     return data[pos + 2 : stop], stop
 
 
+def _utf8(raw: bytes) -> str:
+    """A UTF-8 Encoded String's text: well-formed, no U+0000 [MQTT-1.5.4-1/2]."""
+    value = raw.decode()
+    if "\x00" in value:
+        raise ProtocolError("U+0000 in a string")
+    return value
+
+
 def read_properties(data: bytes, pos: int) -> tuple[dict[int, Any], int]:
     """A property block at `pos`: ({identifier: value}, position after it).
 
@@ -363,13 +387,13 @@ def read_properties(data: bytes, pos: int) -> tuple[dict[int, Any], int]:
                 props.setdefault(ident, []).append(value)
             elif ident in _STRING_PROPS:
                 raw, pos = _string(data, pos, end)
-                props[ident] = raw.decode()
+                props[ident] = _utf8(raw)
             elif ident in _BINARY_PROPS:
                 props[ident], pos = _string(data, pos, end)
             elif ident == USER_PROPERTY:
                 name, pos = _string(data, pos, end)
                 string, pos = _string(data, pos, end)
-                props.setdefault(USER_PROPERTY, []).append((name.decode(), string.decode()))
+                props.setdefault(USER_PROPERTY, []).append((_utf8(name), _utf8(string)))
             else:
                 raise ProtocolError(f"unknown property 0x{ident:02x}")
     except (struct.error, IndexError) as exc:
@@ -396,8 +420,11 @@ def read_connack(body: bytes, level: int) -> ConnAck:
         raise ProtocolError("CONNACK shorter than 2 bytes")
     if body[0] & 0xFE:
         raise ProtocolError("CONNACK with reserved flags set")  # [MQTT-3.2.2-1]
+    if body[1] not in _CONNACK_CODES[level] and not (level == MQTT5 and body[1] == 1 and len(body) == 2):
+        # (a 3.1.1 broker refuses MQTT 5 with its return code 1 and no properties)
+        raise ProtocolError(f"CONNACK with reason code 0x{body[1]:02x}")
     props: dict[int, Any] = {}
-    if level == MQTT5 and len(body) > 2:
+    if level == MQTT5 and body[1] != 1:
         props, end = read_properties(body, 2)
         if end != len(body):
             raise ProtocolError("bytes after the CONNACK properties")
@@ -452,13 +479,15 @@ def read_packet_id(body: bytes) -> int:
     return packet_id
 
 
-def read_ack(body: bytes, level: int) -> tuple[int, int]:
-    """PUBACK, PUBREC, PUBREL, PUBCOMP or UNSUBACK's head (§3.4-3.7): (packet id, reason code)."""
+def read_ack(body: bytes, level: int, kind: int = PUBACK) -> tuple[int, int]:
+    """PUBACK, PUBREC, PUBREL or PUBCOMP (§3.4-3.7): (packet id, reason code)."""
     packet_id = read_packet_id(body)
     if len(body) == 2:
         return packet_id, 0
     if level != MQTT5:
         raise ProtocolError("acknowledgement longer than 2 bytes")
+    if body[2] not in _ACK_CODES[kind]:
+        raise ProtocolError(f"acknowledgement with reason code 0x{body[2]:02x}")
     if len(body) > 3:
         _, end = read_properties(body, 3)
         if end != len(body):
@@ -466,13 +495,20 @@ def read_ack(body: bytes, level: int) -> tuple[int, int]:
     return packet_id, body[2]
 
 
-def read_suback(body: bytes, level: int) -> tuple[int, list[int]]:
-    """SUBACK (§3.9): (packet id, reason codes; 0x80 and above refuse)."""
+def read_suback(body: bytes, level: int, kind: int = SUBACK) -> tuple[int, list[int]]:
+    """SUBACK (§3.9) or UNSUBACK (§3.11): (packet id, reason codes; 0x80 and above refuse)."""
     packet_id = read_packet_id(body)
     pos = 2
     if level == MQTT5:
         _, pos = read_properties(body, pos)
-    return packet_id, list(body[pos:])
+    codes = list(body[pos:])
+    allowed = _SUBACK_CODES[level] if kind == SUBACK else _UNSUBACK_CODES
+    if kind == UNSUBACK and level != MQTT5:
+        if codes:
+            raise ProtocolError("UNSUBACK longer than 2 bytes")
+    elif not codes or not allowed.issuperset(codes):  # [MQTT-3.9.3-1]: at least one
+        raise ProtocolError(f"{'SUB' if kind == SUBACK else 'UNSUB'}ACK with reason codes {codes}")
+    return packet_id, codes
 
 
 def read_reason(body: bytes, level: int) -> tuple[int, str | None]:

@@ -47,9 +47,7 @@ class Connection:
             self.backlog += self.decoder.feed(data)
         return self.backlog.pop(0)
 
-    async def expect(
-        self, kind: int, within: float = 5.0, skip: tuple[int, ...] = (wire.PINGREQ,)
-    ) -> Packet:
+    async def expect(self, kind: int, within: float = 5.0, skip: tuple[int, ...] = (wire.PINGREQ,)) -> Packet:
         """The next packet of type `kind`, answering PINGREQ on the way unless told otherwise."""
         while True:
             packet = await self.next(within)
