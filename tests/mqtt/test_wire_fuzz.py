@@ -161,7 +161,7 @@ def hostile_streams(draw: Any) -> tuple[list[bytes], int]:
 
 
 @settings(
-    max_examples=40,
+    max_examples=25,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
