@@ -311,6 +311,7 @@ class MqttClient:
         self._decoder = wire.Decoder(settings.max_body_bytes + PACKET_HEADROOM)
         self._link: _Protocol | _WebSocketLink | None = None
         self._out: list[bytes] = []
+        self._out_size = 0  # bytes in _out
         self._flush_scheduled = False
         self._write_paused = False
         self._reading_paused = False
@@ -522,6 +523,7 @@ class MqttClient:
             self._link.active = False  # its late events (connection_lost, data) are not ours
         self._link = None
         self._out.clear()
+        self._out_size = 0
         self.connected = self.subscribed = False
 
     def _abort(self) -> None:
@@ -535,6 +537,7 @@ class MqttClient:
         if link is not None:
             if self._level == wire.MQTT5:  # CONNECT went first: received data answers it
                 self._out.clear()
+                self._out_size = 0
                 link.write(wire.disconnect(self._level, reason=error.reason))
             link.active = False  # nothing more of this connection is read or acknowledged
             link.abort()
@@ -748,6 +751,7 @@ class MqttClient:
 
     def _write(self, data: bytes) -> None:
         self._out.append(data)
+        self._out_size += len(data)
         if not self._flush_scheduled:
             self._flush_scheduled = True
             assert self._loop is not None
@@ -759,8 +763,11 @@ class MqttClient:
             return
         data = b"".join(self._out)
         self._out.clear()
+        self._out_size = 0
         if self._link is not None:
             self._link.write(data)
+        if self._pending:
+            self._pump()  # held back by _out_size: the next loop turn's share
 
     def publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
         """Publish (the Notifier's and the dead-letter publisher's entry point); thread-safe."""
@@ -778,8 +785,12 @@ class MqttClient:
         self._send(encoded, payload, qos, retain)
 
     def _can_send(self, qos: int) -> bool:
+        # Bounded per loop turn too: the transport only hears of a full buffer when _flush writes.
         return (
-            self.connected and not self._write_paused and (qos == 0 or len(self._inflight) < self._send_quota)
+            self.connected
+            and not self._write_paused
+            and self._out_size < WRITE_BUFFER_HIGH
+            and (qos == 0 or len(self._inflight) < self._send_quota)
         )
 
     def _encode(self, topic: bytes, payload: bytes, qos: int, retain: bool, packet_id: int) -> bytes | None:
