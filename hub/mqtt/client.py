@@ -556,7 +556,7 @@ class MqttClient:
         """PINGREQ every half keep-alive; a PINGRESP missing by the next one drops the connection.
 
         While reading is paused (backpressure) a PINGRESP cannot be seen, so a missing one does
-        not count then; PINGREQs go on, so the broker keeps the connection (MQTT-3.1.2-24)."""
+        not count then; PINGREQs go on, so the broker keeps the connection (MQTT 5 §3.1.2.10)."""
         period = max(interval / 2, 0.5) if interval else self.keepalive / 2
         while True:
             await asyncio.sleep(period)
@@ -796,7 +796,7 @@ class MqttClient:
     def _encode(self, topic: bytes, payload: bytes, qos: int, retain: bool, packet_id: int) -> bytes | None:
         """The PUBLISH within the broker's limits, or None if it is too large for it."""
         encoded = wire.publish(topic, payload, qos, retain, packet_id, self._level)
-        if len(encoded) > self._max_out:  # [MQTT-3.1.2-24]: the broker would disconnect us
+        if len(encoded) > self._max_out:  # [MQTT-3.2.2-15]: the broker would disconnect us
             self._drop(f"{len(encoded)} bytes exceed the broker's Maximum Packet Size {self._max_out}")
             return None
         return encoded
@@ -820,9 +820,9 @@ class MqttClient:
             self._send(*pending.popleft())
 
     def _forget_session(self) -> None:
-        """Session present 0: the broker has no session state, so neither may we (MQTT-3.2.2-4 in
-        3.1.1, §4.1 in 5). Unacknowledged publications go back to the queue as new ones; those
-        already released (PUBREC seen) reached the broker and are done."""
+        """Session present 0: the broker has no session state, so neither may we (MQTT-3.2.2-5).
+        Unacknowledged publications go back to the queue as new ones; those already released
+        (PUBREC seen) reached the broker and are done."""
         fresh = [(o.topic, o.payload, o.qos, o.retain) for o in self._inflight.values() if not o.released]
         self._inflight.clear()
         self._pending.extendleft(reversed(fresh))

@@ -460,7 +460,7 @@ def read_publish(flags: int, body: bytes, level: int) -> tuple[str, int, bytes]:
             pos += 1  # the common case: no properties
         else:
             props, pos = read_properties(body, pos)
-            if TOPIC_ALIAS in props:  # CONNECT allowed none (Topic Alias Maximum 0) [MQTT-3.1.2-26]
+            if TOPIC_ALIAS in props:  # CONNECT allowed none (Topic Alias Maximum 0) [MQTT-3.1.2-27]
                 raise ProtocolError("PUBLISH with a topic alias", TOPIC_ALIAS_INVALID)
     if pos > len(body):
         raise ProtocolError("truncated PUBLISH")

@@ -212,7 +212,7 @@ async def test_outgoing_qos_2_handshake(tmp_path: Path) -> None:
 async def test_resend_after_reconnect_follows_session_present(present: bool, tmp_path: Path) -> None:
     """Session present 1: unacknowledged PUBLISH again with DUP and the same packet id, and PUBREL
     for a released QoS 2 (MQTT-4.4.0-1). Session present 0: the session state is discarded
-    (MQTT-3.2.2-4/5): the publication goes out as a new one (no DUP), the PUBREL not at all."""
+    (MQTT-3.2.2-5): the publication goes out as a new one (no DUP), the PUBREL not at all."""
     async with ScriptedBroker() as broker, running_client(broker.url, tmp_path) as client:
         conn = await broker.session()
         await wait_for(lambda: client.subscribed, within=5)
