@@ -384,11 +384,9 @@ async def test_oversized_publish_over_mqtt_311_is_handed_over_cut(tmp_path: Path
         conn = await broker.session()
         await wait_for(lambda: client.subscribed, within=5)
         payload = b"x" * (8 * 1024 * 1024)
-        started = time.process_time()
         conn.send(wire.packet(0x32, wire.text("sensors/big") + b"\x00\x07" + payload))
         conn.send(wire.packet(0x32, wire.text("sensors/small") + b"\x00\x08" + b"ok"))
         await wait_for(lambda: len(received) == 2, within=10)
-        assert time.process_time() - started < 5
         big, small = received
         assert (big.topic, big.mid) == ("sensors/big", 7)
         assert 1000 < len(big.payload) < len(payload)
