@@ -66,6 +66,17 @@ async def test_keepalive_expiry_reconnects(tmp_path: Path) -> None:
         assert second.connect
 
 
+async def test_server_keep_alive_replaces_ours(tmp_path: Path) -> None:
+    """MQTT-3.1.2-21: a Server Keep Alive of 2 s in CONNACK overrides the client's 30 s."""
+    async with ScriptedBroker() as broker, running_client(broker.url, tmp_path, keepalive=30) as client:
+        conn = await broker.session(props={wire.SERVER_KEEP_ALIVE: 2})
+        await wait_for(lambda: client.subscribed, within=5)
+        started = time.monotonic()
+        kind, _, _ = await conn.next(within=5)
+        assert kind == wire.PINGREQ
+        assert time.monotonic() - started < 2.5
+
+
 async def test_a_broker_that_stops_reading_is_aborted_not_waited_on(tmp_path: Path) -> None:
     """Half-open: the broker reads nothing more while the client has megabytes to write. The client
     must abort (drop its write buffer) when the PINGRESP is missing, not wait for the buffer to drain."""
