@@ -611,7 +611,7 @@ class MqttClient:
                     self._link.pause_reading()
 
     def _expect_ack(self, packet_id: int, qos: int) -> None:
-        if packet_id in self._ack_slots:  # [MQTT-2.2.1-2]: not reused before its acknowledgement
+        if packet_id in self._ack_slots:  # [MQTT-2.2.1-4]: not reused before its acknowledgement
             raise wire.ProtocolError(f"packet id {packet_id} reused before its acknowledgement",
                                      wire.PROTOCOL_ERROR)  # fmt: skip
         slot = [packet_id, qos, 0]
