@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
+import struct
 import threading
 import time
 from collections import deque
@@ -72,6 +73,9 @@ PACKET_HEADROOM = 128 * 1024
 # that disconnects on seeing it (for a limit it did not announce) would otherwise do so forever.
 RESEND_MAX = 3
 RESUBSCRIBE_AFTER = 30.0  # seconds before refused subscriptions are asked for again
+_PUBLISH, _TRUNCATED = wire.PUBLISH, wire.TRUNCATED
+_PUBACK_HEAD, _PUBREC_HEAD = wire.ack(wire.PUBACK, 1)[:2], wire.ack(wire.PUBREC, 1)[:2]
+_U16 = struct.Struct(">H").pack
 # Fixed-header flags every packet type a client may receive must carry (§2.1.3); PUBLISH has its own.
 _CONTROL_FLAGS = {
     wire.CONNACK: 0,
@@ -155,8 +159,10 @@ class _Protocol(asyncio.Protocol):
         self.client._attach(self)
 
     def write(self, data: bytes) -> None:
-        assert self.transport is not None
-        self.transport.write(data)
+        # uvloop raises on a write to a closed transport (asyncio drops it): after abort() the
+        # connection is gone, and what was not sent is resent or redelivered on the next one.
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
 
     def close(self) -> None:
         """Close after the write buffer drains (a clean DISCONNECT)."""
@@ -311,7 +317,6 @@ class MqttClient:
         self._decoder = wire.Decoder(settings.max_body_bytes + PACKET_HEADROOM)
         self._link: _Protocol | _WebSocketLink | None = None
         self._out: list[bytes] = []
-        self._out_size = 0  # bytes in _out
         self._flush_scheduled = False
         self._write_paused = False
         self._reading_paused = False
@@ -523,7 +528,6 @@ class MqttClient:
             self._link.active = False  # its late events (connection_lost, data) are not ours
         self._link = None
         self._out.clear()
-        self._out_size = 0
         self.connected = self.subscribed = False
 
     def _abort(self) -> None:
@@ -537,7 +541,6 @@ class MqttClient:
         if link is not None:
             if self._level == wire.MQTT5:  # CONNECT went first: received data answers it
                 self._out.clear()
-                self._out_size = 0
                 link.write(wire.disconnect(self._level, reason=error.reason))
             link.active = False  # nothing more of this connection is read or acknowledged
             link.abort()
@@ -578,24 +581,31 @@ class MqttClient:
     def _read(self, data: bytes) -> None:
         packets = self._decoder.feed(data)
         messages: list[Message] = []
+        append = messages.append
         now = time.time()
         level = self._level
+        slots = self._ack_slots
+        read_publish = wire.read_publish
         try:
             for kind, flags, body in packets:
-                if kind == wire.PUBLISH and self.connected:
-                    if flags & wire.TRUNCATED and level == wire.MQTT5:
+                if kind == _PUBLISH and self.connected:
+                    if flags & _TRUNCATED and level == wire.MQTT5:
                         raise wire.ProtocolError(
                             "PUBLISH over our Maximum Packet Size", wire.PACKET_TOO_LARGE
                         )
                     # 3.1.1 has no Maximum Packet Size: a larger message is cut to max_packet
                     # bytes, still longer than max_body_bytes, so that the writer dead-letters it
                     # as oversized and acknowledges it, instead of the broker redelivering it forever.
-                    topic, packet_id, payload = wire.read_publish(flags, body, level)
+                    topic, packet_id, payload = read_publish(flags, body, level)
                     if not self._stopping:
                         qos = (flags >> 1) & 0x03
-                        if qos:
-                            self._expect_ack(packet_id, qos)
-                        messages.append(Message(topic, payload, packet_id, qos, now, self.generation))
+                        if qos:  # its acknowledgement's place in the arrival order
+                            if packet_id in slots:  # [MQTT-2.2.1-4]: not reused before acknowledged
+                                raise wire.ProtocolError(f"packet id {packet_id} reused before its "
+                                                         "acknowledgement", wire.PROTOCOL_ERROR)  # fmt: skip
+                            slot = slots[packet_id] = [packet_id, qos, 0]
+                            self._acks.append(slot)
+                        append(Message(topic, payload, packet_id, qos, now, self.generation))
                 else:
                     self._on_control(kind, flags, body)
         finally:
@@ -609,14 +619,6 @@ class MqttClient:
                 if self.depth > self.buffer_max and self._link is not None and not self._reading_paused:
                     self._reading_paused = True
                     self._link.pause_reading()
-
-    def _expect_ack(self, packet_id: int, qos: int) -> None:
-        if packet_id in self._ack_slots:  # [MQTT-2.2.1-4]: not reused before its acknowledgement
-            raise wire.ProtocolError(f"packet id {packet_id} reused before its acknowledgement",
-                                     wire.PROTOCOL_ERROR)  # fmt: skip
-        slot = [packet_id, qos, 0]
-        self._acks.append(slot)
-        self._ack_slots[packet_id] = slot
 
     def _on_control(self, kind: int, flags: int, body: bytes) -> None:
         if _CONTROL_FLAGS.get(kind) != flags:  # an unknown type, a server-only one, AUTH or bad flags
@@ -735,14 +737,15 @@ class MqttClient:
         """Acknowledge a finished message (if its connection lives), in arrival order, and release
         its buffer slot."""
         if message.qos and message.generation == self.generation and self.connected:
-            slot = self._ack_slots.get(message.mid)
+            slots = self._ack_slots
+            slot = slots.get(message.mid)
             if slot is not None:
                 slot[2] = 1
                 acks = self._acks
                 while acks and acks[0][2]:
                     packet_id, qos, _ = acks.popleft()
-                    del self._ack_slots[packet_id]
-                    self._write(wire.ack(wire.PUBACK if qos == 1 else wire.PUBREC, packet_id))
+                    del slots[packet_id]
+                    self._write((_PUBACK_HEAD if qos == 1 else _PUBREC_HEAD) + _U16(packet_id))
         self._released += 1
         if self._reading_paused and self.depth <= self.buffer_max:
             self._resume_reading()
@@ -751,7 +754,6 @@ class MqttClient:
 
     def _write(self, data: bytes) -> None:
         self._out.append(data)
-        self._out_size += len(data)
         if not self._flush_scheduled:
             self._flush_scheduled = True
             assert self._loop is not None
@@ -763,11 +765,8 @@ class MqttClient:
             return
         data = b"".join(self._out)
         self._out.clear()
-        self._out_size = 0
         if self._link is not None:
             self._link.write(data)
-        if self._pending:
-            self._pump()  # held back by _out_size: the next loop turn's share
 
     def publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
         """Publish (the Notifier's and the dead-letter publisher's entry point); thread-safe."""
@@ -785,12 +784,8 @@ class MqttClient:
         self._send(encoded, payload, qos, retain)
 
     def _can_send(self, qos: int) -> bool:
-        # Bounded per loop turn too: the transport only hears of a full buffer when _flush writes.
         return (
-            self.connected
-            and not self._write_paused
-            and self._out_size < WRITE_BUFFER_HIGH
-            and (qos == 0 or len(self._inflight) < self._send_quota)
+            self.connected and not self._write_paused and (qos == 0 or len(self._inflight) < self._send_quota)
         )
 
     def _encode(self, topic: bytes, payload: bytes, qos: int, retain: bool, packet_id: int) -> bytes | None:
