@@ -62,7 +62,9 @@ async def test_keepalive_expiry_reconnects(tmp_path: Path) -> None:
         started = time.monotonic()
         assert await conn.closed(within=5)
         second = await broker.accept()
-        assert time.monotonic() - started < 3
+        assert (
+            time.monotonic() - started < 6
+        )  # a keepalive of 1 s: aborted by the second period, not by TCP minutes later
         assert second.connect
 
 
@@ -74,7 +76,7 @@ async def test_server_keep_alive_replaces_ours(tmp_path: Path) -> None:
         started = time.monotonic()
         kind, _, _ = await conn.next(within=5)
         assert kind == wire.PINGREQ
-        assert time.monotonic() - started < 2.5
+        assert time.monotonic() - started < 10  # not the client's 30 s
 
 
 async def test_a_broker_that_stops_reading_is_aborted_not_waited_on(tmp_path: Path) -> None:
@@ -87,7 +89,9 @@ async def test_a_broker_that_stops_reading_is_aborted_not_waited_on(tmp_path: Pa
             client.publish("out/big", b"x" * 65536, 0, False)  # 25 MiB at QoS 0: the socket fills
         started = time.monotonic()
         second = await broker.accept(within=10)
-        assert time.monotonic() - started < 5
+        assert (
+            time.monotonic() - started < 8
+        )  # keepalive 1 s; close() would wait on the 25 MiB buffer for ever
         assert second.connect
 
 
