@@ -103,6 +103,17 @@ class Settings(pydantic.BaseModel, frozen=True, extra="forbid"):
         description="Broker URLs the service root advertises to clients (comma-separated in the environment, "
         "e.g. wss://example.org/mqtt,mqtts://example.org:8883); unset: mqtt_url without its credentials.",
     )
+    mqtt_tls_ca_file: Path | None = Field(
+        None,
+        description="PEM file of the CA(s) that signed the broker's certificate (mqtts://, wss://); "
+        "unset: the system's CAs.",
+    )
+    mqtt_tls_cert_file: Path | None = Field(
+        None, description="PEM client certificate (mutual TLS; may hold the key too); unset: none."
+    )
+    mqtt_tls_key_file: Path | None = Field(
+        None, description="PEM private key of mqtt_tls_cert_file, if not in that file."
+    )
     mqtt_client_id: str = Field(
         "twinhub", description="MQTT client id; replicas in one share group need distinct ids."
     )
@@ -504,6 +515,12 @@ class Settings(pydantic.BaseModel, frozen=True, extra="forbid"):
             except ValueError:
                 raise ValueError(f"{network!r} is not an IP address or network (e.g. 10.0.0.0/8)") from None
         return value
+
+    @model_validator(mode="after")
+    def _check_tls_key(self) -> Settings:
+        if self.mqtt_tls_key_file is not None and self.mqtt_tls_cert_file is None:
+            raise ValueError("mqtt_tls_key_file needs mqtt_tls_cert_file (the certificate it belongs to)")
+        return self
 
     @model_validator(mode="after")
     def _check_order(self) -> Settings:

@@ -63,7 +63,7 @@ class IngestService:
             settings.ingest_batch_ms,
             Provisioner(settings.dataset_labels),
         )
-        self.stats.connected = lambda: self.client.connected
+        self.stats.connected = self.client_ready  # /ready: connected, and every subscription granted
         self.stats.buffer_depth = lambda: self.client.depth
 
     def register(self, topic_filter: str | TopicFilter, handler: Handler) -> None:

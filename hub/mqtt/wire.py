@@ -6,6 +6,9 @@ acknowledgements out; CONNACK, SUBACK, PUBLISH, the acknowledgements, PINGRESP a
 The decoder is incremental and cheap per packet, because the ingest receives every message
 through it: `Decoder.feed(data)` returns the complete packets the data finished, as
 (type, flags, body) tuples, and keeps the remainder for the next call.
+
+Every reader raises `ProtocolError` (and nothing else) on bytes that are not a well-formed packet;
+its `reason` is the MQTT 5 reason code the client sends in its DISCONNECT (§4.13).
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK, PINGREQ, PINGRESP, DISCONNECT, AUTH = 
 
 MQTT5, MQTT311 = 5, 4  # protocol levels in CONNECT
 MAX_REMAINING = 268_435_455  # the largest remaining length a 4-byte variable integer encodes
+# Set in a decoded packet's flags (above the 4 flag bits of the fixed header) when the decoder kept
+# only the first `max_packet` bytes of a PUBLISH that was larger: see `Decoder`.
+TRUNCATED = 0x10
 
 # Property identifiers (MQTT 5 §2.2.2.2) by the type of their value.
 _BYTE_PROPS = frozenset({0x01, 0x17, 0x19, 0x24, 0x25, 0x28, 0x29, 0x2A})
@@ -28,12 +34,42 @@ _VARINT_PROPS = frozenset({0x0B})
 _STRING_PROPS = frozenset({0x03, 0x08, 0x12, 0x15, 0x1A, 0x1C, 0x1F})
 _BINARY_PROPS = frozenset({0x09, 0x16})
 USER_PROPERTY = 0x26
+SUBSCRIPTION_IDENTIFIER = 0x0B
 SESSION_EXPIRY = 0x11
 RECEIVE_MAXIMUM = 0x21
+TOPIC_ALIAS_MAXIMUM = 0x22
+TOPIC_ALIAS = 0x23
 MAXIMUM_QOS = 0x24
+RETAIN_AVAILABLE = 0x25
+MAXIMUM_PACKET_SIZE = 0x27
 REASON_STRING = 0x1F
 ASSIGNED_CLIENT_ID = 0x12
 SERVER_KEEP_ALIVE = 0x13
+# Properties that may occur more than once in one block (§2.2.2.2); any other twice is a
+# Protocol Error.
+_REPEATABLE = frozenset({USER_PROPERTY, SUBSCRIPTION_IDENTIFIER})
+
+# MQTT 5 reason codes the client sends when it closes a connection (§2.4).
+MALFORMED_PACKET = 0x81
+PROTOCOL_ERROR = 0x82
+TOPIC_ALIAS_INVALID = 0x94
+PACKET_TOO_LARGE = 0x95
+
+# The reason codes each packet may carry (MQTT 5 §3.2.2.2, §3.4.2.1-§3.7.2.1, §3.9.3, §3.11.3;
+# 3.1.1 §3.2.2.3, §3.9.3); any other is a malformed packet.
+_CONNACK_CODES = {
+    MQTT311: frozenset(range(6)),
+    MQTT5: frozenset({0x00, *range(0x80, 0x8B), 0x8C, 0x90, 0x95, 0x97, 0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9F}),
+}
+_SUBACK_CODES = {
+    MQTT311: frozenset({0, 1, 2, 0x80}),
+    MQTT5: frozenset({0, 1, 2, 0x80, 0x83, 0x87, 0x8F, 0x91, 0x97, 0x9E, 0xA1, 0xA2}),
+}
+_UNSUBACK_CODES = frozenset({0x00, 0x11, 0x80, 0x83, 0x87, 0x8F, 0x91})
+_PUBLISH_ACK_CODES = frozenset({0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99})
+_RELEASE_CODES = frozenset({0x00, 0x92})
+_ACK_CODES = {PUBACK: _PUBLISH_ACK_CODES, PUBREC: _PUBLISH_ACK_CODES, PUBREL: _RELEASE_CODES,
+              PUBCOMP: _RELEASE_CODES}  # fmt: skip
 
 PINGREQ_PACKET = b"\xc0\x00"
 DISCONNECT_PACKET = b"\xe0\x00"  # reason "normal disconnection" may be left out (both versions)
@@ -44,6 +80,10 @@ _U32 = struct.Struct(">I")
 
 class ProtocolError(Exception):
     """The peer sent bytes that are not a well-formed packet; the connection must be closed."""
+
+    def __init__(self, message: str, reason: int = MALFORMED_PACKET) -> None:
+        super().__init__(message)
+        self.reason = reason  # the MQTT 5 reason code of the client's DISCONNECT
 
 
 # ---- encoding --------------------------------------------------------------------------------
@@ -80,8 +120,8 @@ def packet(first: int, body: bytes) -> bytes:
     return bytes((first,)) + varint(len(body)) + body
 
 
-def properties(props: dict[int, int]) -> bytes:
-    """A property block of integer properties (all the hub sends)."""
+def properties(props: dict[int, int], user: tuple[tuple[str, str], ...] = ()) -> bytes:
+    """A property block: integer properties, then user properties (name, value) in order."""
     out = bytearray()
     for ident, value in props.items():
         out.append(ident)
@@ -93,6 +133,9 @@ def properties(props: dict[int, int]) -> bytes:
             out += _U32.pack(value)
         else:
             raise ValueError(f"property 0x{ident:02x} is not an integer property")
+    for name, string in user:
+        out.append(USER_PROPERTY)
+        out += text(name) + text(string)
     return varint(len(out)) + bytes(out)
 
 
@@ -106,6 +149,8 @@ def connect(
     props: dict[int, int] | None = None,
 ) -> bytes:
     """CONNECT (§3.1). `props` only for MQTT 5 (e.g. session expiry, receive maximum)."""
+    if level == MQTT311 and password is not None and username is None:
+        username = ""  # 3.1.1 forbids a password without a user name [MQTT-3.1.2-22]
     flags = 0x02 if clean_start else 0
     payload = text(client_id)
     if username is not None:
@@ -141,20 +186,25 @@ def unsubscribe(packet_id: int, level: int, topics: list[str]) -> bytes:
     return packet(0xA2, bytes(body))
 
 
-def disconnect(level: int, session_expiry: int | None = None) -> bytes:
-    """DISCONNECT (§3.14); in MQTT 5 optionally with a new session expiry (0: end the session)."""
-    if level != MQTT5 or session_expiry is None:
+def disconnect(level: int, session_expiry: int | None = None, reason: int = 0) -> bytes:
+    """DISCONNECT (§3.14); in MQTT 5 optionally a reason code and a new session expiry (0: end it)."""
+    if level != MQTT5 or (session_expiry is None and not reason):
         return DISCONNECT_PACKET
-    return packet(DISCONNECT << 4, b"\x00" + properties({SESSION_EXPIRY: session_expiry}))
+    if session_expiry is None:
+        return packet(DISCONNECT << 4, bytes((reason,)))
+    return packet(DISCONNECT << 4, bytes((reason,)) + properties({SESSION_EXPIRY: session_expiry}))
 
 
-def publish(topic: bytes, payload: bytes, qos: int, retain: bool, packet_id: int, level: int) -> bytes:
-    """PUBLISH (§3.3); `topic` already UTF-8 encoded. Built with one copy of the payload."""
+def publish(
+    topic: bytes, payload: bytes, qos: int, retain: bool, packet_id: int, level: int, props: bytes = b"\x00"
+) -> bytes:
+    """PUBLISH (§3.3); `topic` already UTF-8 encoded, `props` an encoded property block (MQTT 5).
+    Built with one copy of the payload."""
     head = _U16.pack(len(topic)) + topic
     if qos:
         head += _U16.pack(packet_id)
     if level == MQTT5:
-        head += b"\x00"  # no properties
+        head += props
     first = (PUBLISH << 4) | (qos << 1) | (1 if retain else 0)
     return b"".join((bytes((first,)), varint(len(head) + len(payload)), head, payload))
 
@@ -174,24 +224,39 @@ def with_dup(encoded: bytes) -> bytes:
 
 
 class Decoder:
-    """Splits a byte stream into packets; keeps an incomplete tail for the next `feed`."""
+    """Splits a byte stream into packets; keeps an incomplete packet for the next `feed`.
+
+    A packet whose body spans reads is collected as a list of chunks and joined once, so a large
+    packet costs linear time, not a copy of everything so far on every read. A body longer than
+    `max_packet` is never held whole: a PUBLISH keeps its first `max_packet` bytes, comes out with
+    the TRUNCATED flag and the rest is skipped as it arrives (the client decides what that means
+    for the protocol version); any other packet type that large is a ProtocolError."""
 
     def __init__(self, max_packet: int = MAX_REMAINING) -> None:
-        self._tail = b""
         self.max_packet = max_packet
+        self.reset()
 
     def reset(self) -> None:
         """Forget a partial packet (a new connection starts a new stream)."""
-        self._tail = b""
+        self._tail = b""  # an incomplete fixed header
+        self._parts: list[bytes] = []  # the body so far of a packet that spans reads
+        self._kind = self._flags = 0  # its type and flags (| TRUNCATED when cut)
+        self._missing = 0  # body bytes still to come for _parts
+        self._skip = 0  # bytes of an oversized PUBLISH still to discard
 
     def feed(self, data: bytes) -> list[tuple[int, int, bytes]]:
         """The packets completed by `data`, as (packet type, flags, body)."""
-        if self._tail:
-            data = self._tail + data
         packets: list[tuple[int, int, bytes]] = []
         append = packets.append
-        size = len(data)
         pos = 0
+        if self._missing or self._skip:
+            pos = self._continue(data, packets)
+            if self._missing or self._skip:
+                return packets
+        elif self._tail:
+            data = self._tail + data
+            self._tail = b""
+        size = len(data)
         while size - pos >= 2:
             first = data[pos]
             # Remaining length: one byte for packets under 128 bytes, up to four otherwise.
@@ -212,15 +277,52 @@ class Decoder:
                     shift += 7
                     if shift > 21:
                         raise ProtocolError("malformed remaining length")
-            if length > self.max_packet:
-                raise ProtocolError(f"packet of {length} bytes exceeds the limit of {self.max_packet}")
             end = head + length
+            flags = first & 0x0F
+            if length > self.max_packet:
+                if first >> 4 != PUBLISH:
+                    raise ProtocolError(
+                        f"packet of {length} bytes exceeds the limit of {self.max_packet}", PACKET_TOO_LARGE
+                    )
+                flags |= TRUNCATED
+                self._skip = length - self.max_packet
+                end = head + self.max_packet
             if end > size:
-                break
-            append((first >> 4, first & 0x0F, data[head:end]))
+                self._kind, self._flags = first >> 4, flags
+                self._parts = [data[head:]]
+                self._missing = end - size
+                return packets
+            append((first >> 4, flags, data[head:end]))
             pos = end
-        self._tail = data[pos:] if pos < size else b""
+            if self._skip:
+                pos = self._discard(data, pos)
+                if self._skip:
+                    return packets
+        if pos < size:
+            self._tail = data[pos:]
         return packets
+
+    def _continue(self, data: bytes, packets: list[tuple[int, int, bytes]]) -> int:
+        """Go on with a packet that spans reads; the position in `data` after what it took."""
+        pos = 0
+        if self._missing:
+            take = min(self._missing, len(data))
+            self._parts.append(data if take == len(data) else data[:take])
+            self._missing -= take
+            pos = take
+            if self._missing:
+                return pos
+            body = b"".join(self._parts)
+            self._parts = []
+            packets.append((self._kind, self._flags, body))
+        if self._skip:
+            pos = self._discard(data, pos)
+        return pos
+
+    def _discard(self, data: bytes, pos: int) -> int:
+        take = min(self._skip, len(data) - pos)
+        self._skip -= take
+        return pos + take
 
 
 def read_varint(data: bytes, pos: int) -> tuple[int, int]:
@@ -239,8 +341,27 @@ def read_varint(data: bytes, pos: int) -> tuple[int, int]:
             raise ProtocolError("malformed variable byte integer")
 
 
+def _string(data: bytes, pos: int, end: int) -> tuple[bytes, int]:
+    """Two-byte length and that many bytes at `pos`, within `end`."""
+    size = _U16.unpack_from(data, pos)[0]
+    stop = pos + 2 + size
+    if stop > end:
+        raise ProtocolError("string longer than its property block")
+    return data[pos + 2 : stop], stop
+
+
+def _utf8(raw: bytes) -> str:
+    """A UTF-8 Encoded String's text: well-formed, no U+0000 [MQTT-1.5.4-1/2]."""
+    value = raw.decode()
+    if "\x00" in value:
+        raise ProtocolError("U+0000 in a string")
+    return value
+
+
 def read_properties(data: bytes, pos: int) -> tuple[dict[int, Any], int]:
-    """A property block at `pos`: ({identifier: value}, position after it). User properties: a list."""
+    """A property block at `pos`: ({identifier: value}, position after it).
+
+    User properties come as a list of (name, value), subscription identifiers as a list of ints."""
     length, pos = read_varint(data, pos)
     end = pos + length
     if end > len(data):
@@ -250,6 +371,8 @@ def read_properties(data: bytes, pos: int) -> tuple[dict[int, Any], int]:
         while pos < end:
             ident = data[pos]
             pos += 1
+            if ident in props and ident not in _REPEATABLE:
+                raise ProtocolError(f"property 0x{ident:02x} twice", PROTOCOL_ERROR)  # §2.2.2.2
             if ident in _BYTE_PROPS:
                 props[ident] = data[pos]
                 pos += 1
@@ -260,24 +383,23 @@ def read_properties(data: bytes, pos: int) -> tuple[dict[int, Any], int]:
                 props[ident] = _U32.unpack_from(data, pos)[0]
                 pos += 4
             elif ident in _VARINT_PROPS:
-                props[ident], pos = read_varint(data, pos)
-            elif ident in _STRING_PROPS or ident in _BINARY_PROPS:
-                size = _U16.unpack_from(data, pos)[0]
-                raw = data[pos + 2 : pos + 2 + size]
-                props[ident] = raw.decode("utf-8", "replace") if ident in _STRING_PROPS else raw
-                pos += 2 + size
+                value, pos = read_varint(data, pos)
+                props.setdefault(ident, []).append(value)
+            elif ident in _STRING_PROPS:
+                raw, pos = _string(data, pos, end)
+                props[ident] = _utf8(raw)
+            elif ident in _BINARY_PROPS:
+                props[ident], pos = _string(data, pos, end)
             elif ident == USER_PROPERTY:
-                key_size = _U16.unpack_from(data, pos)[0]
-                key = data[pos + 2 : pos + 2 + key_size].decode("utf-8", "replace")
-                pos += 2 + key_size
-                value_size = _U16.unpack_from(data, pos)[0]
-                value = data[pos + 2 : pos + 2 + value_size].decode("utf-8", "replace")
-                pos += 2 + value_size
-                props.setdefault(USER_PROPERTY, []).append((key, value))
+                name, pos = _string(data, pos, end)
+                string, pos = _string(data, pos, end)
+                props.setdefault(USER_PROPERTY, []).append((_utf8(name), _utf8(string)))
             else:
                 raise ProtocolError(f"unknown property 0x{ident:02x}")
-    except struct.error as exc:
+    except (struct.error, IndexError) as exc:
         raise ProtocolError("truncated property") from exc
+    except UnicodeDecodeError as exc:  # [MQTT-1.5.4-1]
+        raise ProtocolError("property string is not UTF-8") from exc
     if pos != end:
         raise ProtocolError("property block overruns its length")
     return props, end
@@ -293,34 +415,57 @@ class ConnAck:
 
 
 def read_connack(body: bytes, level: int) -> ConnAck:
-    """CONNACK (§3.2)."""
+    """CONNACK (§3.2), with the property values the client relies on checked."""
     if len(body) < 2:
         raise ProtocolError("CONNACK shorter than 2 bytes")
+    if body[0] & 0xFE:
+        raise ProtocolError("CONNACK with reserved flags set")  # [MQTT-3.2.2-1]
+    if body[1] not in _CONNACK_CODES[level] and not (level == MQTT5 and body[1] == 1 and len(body) == 2):
+        # (a 3.1.1 broker refuses MQTT 5 with its return code 1 and no properties)
+        raise ProtocolError(f"CONNACK with reason code 0x{body[1]:02x}")
     props: dict[int, Any] = {}
-    if level == MQTT5 and len(body) > 2:
-        props, _ = read_properties(body, 2)
+    if level == MQTT5 and body[1] != 1:
+        props, end = read_properties(body, 2)
+        if end != len(body):
+            raise ProtocolError("bytes after the CONNACK properties")
+        if props.get(RECEIVE_MAXIMUM, 1) == 0 or props.get(MAXIMUM_PACKET_SIZE, 1) == 0:
+            raise ProtocolError("CONNACK with Receive Maximum or Maximum Packet Size 0", PROTOCOL_ERROR)
+        if props.get(MAXIMUM_QOS, 0) > 1 or props.get(RETAIN_AVAILABLE, 0) > 1:
+            raise ProtocolError("CONNACK with Maximum QoS or Retain Available out of range", PROTOCOL_ERROR)
+    elif len(body) != 2:
+        raise ProtocolError("CONNACK longer than 2 bytes")
     return ConnAck(bool(body[0] & 0x01), body[1], props)
 
 
 def read_publish(flags: int, body: bytes, level: int) -> tuple[str, int, bytes]:
-    """PUBLISH (§3.3): (topic, packet id or 0, payload). Properties are skipped."""
+    """PUBLISH (§3.3): (topic, packet id or 0, payload). Properties are checked, not returned."""
+    qos = (flags >> 1) & 0x03
+    if qos == 3:
+        raise ProtocolError("PUBLISH with QoS 3")  # [MQTT-3.3.1-4]
     try:
-        size = _U16.unpack_from(body, 0)[0]
+        pos = 2 + _U16.unpack_from(body, 0)[0]
+        topic = body[2:pos].decode()
+        packet_id = 0
+        if qos:
+            packet_id = _U16.unpack_from(body, pos)[0]
+            pos += 2
+            if not packet_id:
+                raise ProtocolError("PUBLISH with packet id 0")  # [MQTT-2.2.1-3]
     except struct.error as exc:
         raise ProtocolError("truncated PUBLISH") from exc
-    pos = 2 + size
-    topic = body[2:pos].decode()
-    packet_id = 0
-    if flags & 0x06:
-        packet_id = _U16.unpack_from(body, pos)[0] if len(body) >= pos + 2 else 0
-        pos += 2
+    except UnicodeDecodeError as exc:
+        raise ProtocolError("PUBLISH topic is not UTF-8") from exc  # [MQTT-1.5.4-1]
     if level == MQTT5:
         if pos < len(body) and body[pos] == 0:
             pos += 1  # the common case: no properties
         else:
-            _, pos = read_properties(body, pos)
+            props, pos = read_properties(body, pos)
+            if TOPIC_ALIAS in props:  # CONNECT allowed none (Topic Alias Maximum 0) [MQTT-3.1.2-27]
+                raise ProtocolError("PUBLISH with a topic alias", TOPIC_ALIAS_INVALID)
     if pos > len(body):
         raise ProtocolError("truncated PUBLISH")
+    if not topic or "\x00" in topic or "+" in topic or "#" in topic:
+        raise ProtocolError(f"PUBLISH topic {topic!r} is empty or has U+0000 or a wildcard")  # [MQTT-3.3.2-2]
     return topic, packet_id, body[pos:]
 
 
@@ -328,16 +473,42 @@ def read_packet_id(body: bytes) -> int:
     """The packet id that starts an acknowledgement's body."""
     if len(body) < 2:
         raise ProtocolError("acknowledgement without a packet id")
-    return int(_U16.unpack_from(body, 0)[0])
+    packet_id = int(_U16.unpack_from(body, 0)[0])
+    if not packet_id:
+        raise ProtocolError("acknowledgement of packet id 0")
+    return packet_id
 
 
-def read_suback(body: bytes, level: int) -> tuple[int, list[int]]:
-    """SUBACK (§3.9): (packet id, reason codes; 0x80 and above refuse)."""
+def read_ack(body: bytes, level: int, kind: int = PUBACK) -> tuple[int, int]:
+    """PUBACK, PUBREC, PUBREL or PUBCOMP (§3.4-3.7): (packet id, reason code)."""
+    packet_id = read_packet_id(body)
+    if len(body) == 2:
+        return packet_id, 0
+    if level != MQTT5:
+        raise ProtocolError("acknowledgement longer than 2 bytes")
+    if body[2] not in _ACK_CODES[kind]:
+        raise ProtocolError(f"acknowledgement with reason code 0x{body[2]:02x}")
+    if len(body) > 3:
+        _, end = read_properties(body, 3)
+        if end != len(body):
+            raise ProtocolError("bytes after the acknowledgement's properties")
+    return packet_id, body[2]
+
+
+def read_suback(body: bytes, level: int, kind: int = SUBACK) -> tuple[int, list[int]]:
+    """SUBACK (§3.9) or UNSUBACK (§3.11): (packet id, reason codes; 0x80 and above refuse)."""
     packet_id = read_packet_id(body)
     pos = 2
     if level == MQTT5:
         _, pos = read_properties(body, pos)
-    return packet_id, list(body[pos:])
+    codes = list(body[pos:])
+    allowed = _SUBACK_CODES[level] if kind == SUBACK else _UNSUBACK_CODES
+    if kind == UNSUBACK and level != MQTT5:
+        if codes:
+            raise ProtocolError("UNSUBACK longer than 2 bytes")
+    elif not codes or not allowed.issuperset(codes):  # [MQTT-3.9.3-1]: at least one
+        raise ProtocolError(f"{'SUB' if kind == SUBACK else 'UNSUB'}ACK with reason codes {codes}")
+    return packet_id, codes
 
 
 def read_reason(body: bytes, level: int) -> tuple[int, str | None]:

@@ -20,8 +20,10 @@ from mqtt_helpers import (
     results,
     wait_for,
 )
+from scripted_broker import running_client
 
 from hub.mqtt import wire
+from hub.mqtt.client import WRITE_BUFFER_HIGH, _WebSocketLink
 from hub.mqtt.service import IngestService, running_ingest
 
 
@@ -163,3 +165,40 @@ async def test_ingest_at_qos(
 
 async def _count(dsn: str, n: int) -> bool:
     return len(await results(dsn)) >= n
+
+
+async def test_websocket_writes_are_bounded_and_all_arrive(broker: Broker, tmp_path: Path) -> None:
+    """The WebSocket link's outgoing queue stops taking publications past the write-buffer mark (they
+    wait in the client's bounded queue, as with TCP), and drains: every publication arrives, in order."""
+    count, size = 200, 32 * 1024
+    collected: list[tuple[str, bytes]] = []
+    watcher = connect(broker.port)
+    watcher.on_message = lambda client, userdata, msg: collected.append((msg.topic, msg.payload))
+    watcher.subscribe("bulk/#", qos=0)
+    url = f"ws://127.0.0.1:{broker.ws_port}/mqtt"
+    try:
+        async with running_client(url, tmp_path) as client:
+            await wait_for(lambda: client.subscribed, within=10)
+            link = client._link
+            assert isinstance(link, _WebSocketLink)
+            most = 0
+            paused = False
+            per_turn = 16  # publications per loop turn (512 KiB, over the mark), handed over in batches
+            for index in range(count):
+                client.publish(f"bulk/{index}", bytes([index % 256]) * size, 1, False)
+                if index % per_turn == per_turn - 1:
+                    await asyncio.sleep(0)
+                    most = max(most, link._queued)
+                    paused = paused or client._write_paused
+            while client._pending or client._inflight:
+                most = max(most, link._queued)
+                await asyncio.sleep(0.01)
+            assert paused  # the mark was reached, and publications waited in the client's queue
+            # As on TCP: the mark plus one flush (what waited is sent at once on resuming), never
+            # the whole stream.
+            assert WRITE_BUFFER_HIGH < most < count * size // 2
+            await wait_for(lambda: len(collected) == count, within=20)
+    finally:
+        watcher.disconnect()
+        watcher.loop_stop()
+    assert [topic for topic, _ in collected] == [f"bulk/{index}" for index in range(count)]

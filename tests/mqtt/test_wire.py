@@ -9,7 +9,9 @@ from hypothesis import strategies as st
 
 from hub.mqtt import wire
 
-topics = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40)
+topics = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00+#"), min_size=1, max_size=40
+)
 publications = st.tuples(
     topics, st.binary(max_size=300), st.integers(0, 2), st.booleans(), st.integers(1, 65535)
 )
@@ -71,7 +73,7 @@ def test_string_and_user_properties_are_read() -> None:
     ("stream", "reason"),
     [
         (b"\x30\xff\xff\xff\xff\x01", "remaining length"),  # a fifth length byte
-        (b"\x30" + wire.varint(2000), "exceeds the limit"),  # over max_packet
+        (b"\x90" + wire.varint(2000), "exceeds the limit"),  # over max_packet (not a PUBLISH)
     ],
 )
 def test_malformed_streams_are_refused(stream: bytes, reason: str) -> None:
@@ -88,3 +90,72 @@ def test_dup_flag_is_set_on_resend() -> None:
     encoded = wire.publish(b"t", b"p", 1, False, 9, wire.MQTT5)
     assert wire.with_dup(encoded)[0] == encoded[0] | 0x08
     assert wire.with_dup(encoded)[1:] == encoded[1:]
+
+
+def test_a_packet_spanning_many_reads_is_reassembled() -> None:
+    """A 4 MiB PUBLISH in 64 KiB reads (collected as chunks and joined once), then the next packet."""
+    payload = bytes(range(256)) * (16 * 1024)
+    stream = wire.publish(b"big", payload, 1, False, 5, wire.MQTT5) + wire.PINGREQ_PACKET
+    decoder = wire.Decoder()
+    packets = []
+    for start in range(0, len(stream), 65536):
+        packets += decoder.feed(stream[start : start + 65536])
+    assert [kind for kind, _, _ in packets] == [wire.PUBLISH, wire.PINGREQ]
+    assert wire.read_publish(packets[0][1], packets[0][2], wire.MQTT5) == ("big", 5, payload)
+
+
+def test_mqtt_311_connect_never_has_a_password_without_a_user_name() -> None:
+    """MQTT 3.1.1 [MQTT-3.1.2-22]: an empty user name goes with it; MQTT 5 allows the password alone."""
+    old = wire.connect("c", wire.MQTT311, 30, False, None, "pw")
+    flags = old[2 + 6 + 1]  # fixed header, "MQTT", level
+    assert flags & 0xC0 == 0xC0
+    assert old.endswith(wire.text("") + wire.binary(b"pw"))
+    new = wire.connect("c", wire.MQTT5, 30, False, None, "pw")
+    assert new[2 + 6 + 1] & 0xC0 == 0x40
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"\x00\x02\xff\xfe", "not UTF-8"),  # [MQTT-1.5.4-1]
+        (b"\x00\x01a\x00\x00", "packet id 0"),  # QoS 1 [MQTT-2.2.1-3]
+        (b"\x00\x01a\x00", "truncated"),  # QoS 1 without its packet id
+    ],
+)
+def test_malformed_publish_is_refused(body: bytes, reason: str) -> None:
+    with pytest.raises(wire.ProtocolError, match=reason):
+        wire.read_publish(0x02, body, wire.MQTT311)
+
+
+def test_a_property_twice_is_a_protocol_error_but_user_properties_repeat() -> None:
+    twice = bytes([wire.RECEIVE_MAXIMUM, 0, 1, wire.RECEIVE_MAXIMUM, 0, 2])
+    with pytest.raises(wire.ProtocolError, match="twice") as caught:
+        wire.read_properties(wire.varint(len(twice)) + twice, 0)
+    assert caught.value.reason == wire.PROTOCOL_ERROR
+    users = (bytes([wire.USER_PROPERTY]) + wire.text("k") + wire.text("1")) * 2
+    props, _ = wire.read_properties(wire.varint(len(users)) + users, 0)
+    assert props[wire.USER_PROPERTY] == [("k", "1"), ("k", "1")]
+
+
+def test_connack_values_the_client_relies_on_are_checked() -> None:
+    with pytest.raises(wire.ProtocolError, match="Receive Maximum"):
+        wire.read_connack(b"\x00\x00" + wire.properties({wire.RECEIVE_MAXIMUM: 0}), wire.MQTT5)
+    with pytest.raises(wire.ProtocolError, match="reserved flags"):
+        wire.read_connack(b"\x02\x00\x00", wire.MQTT5)  # [MQTT-3.2.2-1]
+    # A 3.1.1 broker refusing MQTT 5: return code 1, no properties.
+    assert wire.read_connack(b"\x00\x01", wire.MQTT5).reason == 1
+
+
+def test_disconnect_carries_a_reason_code_in_mqtt_5_only() -> None:
+    assert wire.disconnect(wire.MQTT5, reason=wire.PACKET_TOO_LARGE) == b"\xe0\x01\x95"
+    assert wire.disconnect(wire.MQTT311, reason=wire.PACKET_TOO_LARGE) == wire.DISCONNECT_PACKET
+    assert wire.disconnect(wire.MQTT5) == wire.DISCONNECT_PACKET
+
+
+def test_publish_takes_an_encoded_property_block() -> None:
+    """For a marker on the hub's own publications (a user property), encoded once by the caller."""
+    props = wire.properties({}, (("twinhub", "1"),))
+    encoded = wire.publish(b"t", b"p", 1, False, 3, wire.MQTT5, props)
+    _, flags, body = wire.Decoder().feed(encoded)[0]
+    assert wire.read_publish(flags, body, wire.MQTT5) == ("t", 3, b"p")
+    assert wire.read_properties(body, 5)[0] == {wire.USER_PROPERTY: [("twinhub", "1")]}
