@@ -76,7 +76,9 @@ def _shown(value: Any) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, tuple | list):
-        return ",".join(map(str, value))
+        # Lists whose items hold commas ($select forms) are ';'-separated in the environment.
+        separator = ";" if any("," in str(item) for item in value) else ","
+        return separator.join(map(str, value))
     return str(value)
 
 
