@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,7 +44,7 @@ import orjson
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from bench.core import BenchError, check_loopback  # noqa: E402
+from bench.core import BenchError, Profiler, check_loopback  # noqa: E402
 from hub.mqtt import wire  # noqa: E402
 
 DB_NAME = "twinhub_bench_deployed"
@@ -880,6 +880,23 @@ async def _count_all(dsn: str) -> int:
         await conn.close()
 
 
+async def profiled(ctx: Context, where: Path | None, name: str, phase: Callable[[], Awaitable[None]]) -> None:
+    """Run a phase, under py-spy (raw stacks to where/<name>.txt, a summary in the notes) if asked."""
+    if where is None:
+        await phase()
+        return
+    executable = Profiler.find()
+    if executable is None:
+        raise BenchError("--profile needs py-spy (pip install py-spy)")
+    os.makedirs(where, exist_ok=True)
+    profiler = Profiler(executable, ctx.hub_pid, where / f"{name}.txt")
+    await profiler.start()
+    try:
+        await phase()
+    finally:
+        ctx.notes.append(f"profile of {name} (py-spy, hub process):\n{await profiler.stop()}")
+
+
 # ---- the run -------------------------------------------------------------------------------------
 
 
@@ -917,14 +934,30 @@ async def run(args: argparse.Namespace, tmp: Path) -> str:
         ctx.notes.append(
             f"{sizes.big_rows:,}-row stream loaded set-based in {seconds:.1f} s (with VACUUM ANALYZE)"
         )
-        say("hub: MQTT ingest ...")
-        await phase_ingest(ctx, naive, copy)
-        say("hub: POST Observation ...")
-        await phase_posts(ctx, insert1, insert16)
-        say("hub: CreateObservations ...")
-        await phase_create_observations(ctx, copy)
-        say("hub: reads ...")
-        await phase_reads(ctx)
+        phases: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+            ("ingest", lambda: phase_ingest(ctx, naive, copy)),
+            ("posts", lambda: phase_posts(ctx, insert1, insert16)),
+            ("creates", lambda: phase_create_observations(ctx, copy)),
+            ("reads", lambda: phase_reads(ctx)),
+        ]
+        for name, phase in phases:
+            if args.only and name not in args.only:
+                continue
+            say(f"hub: {name} ...")
+            await profiled(ctx, args.profile, name, phase)
+        if args.tuned:
+            stop_hub(hub)
+            tuned = dict(item.split("=", 1) for item in args.tuned)
+            say(f"tuned hub ({', '.join(args.tuned)}): write phases again ...")
+            hub = await start_hub(hub_env(dsn, broker_port, http_port, tuned), tmp, base, log)
+            ctx.hub_pid = hub.pid
+            for name, phase in phases[:3]:
+                if args.only and name not in args.only:
+                    continue
+                first = len(ctx.rows)
+                await profiled(ctx, args.profile, f"{name}-tuned", phase)
+                for row in ctx.rows[first:]:
+                    row.measure += f" [tuned: {', '.join(args.tuned)}]"
     finally:
         if hub is not None:
             stop_hub(hub)
@@ -970,6 +1003,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--output", type=Path, help="also write the report to this file")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--profile", type=Path, help="py-spy each hub phase; raw stacks into this directory")
+    parser.add_argument(
+        "--tuned",
+        action="append",
+        metavar="TWINHUB_X=VALUE",
+        help="after the default run, restart the hub with this setting (repeatable); measure the writes again",
+    )
+    parser.add_argument(
+        "--only", type=lambda text: text.split(","), help="comma-separated phases: ingest,posts,creates,reads"
+    )
     args = parser.parse_args(argv)
     try:
         with tempfile.TemporaryDirectory(prefix="twinhub-bench-") as tmp:
