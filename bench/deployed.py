@@ -1008,7 +1008,7 @@ def main(argv: list[str] | None = None) -> int:
         "--tuned",
         action="append",
         metavar="TWINHUB_X=VALUE",
-        help="after the default run, restart the hub with this setting (repeatable); measure the writes again",
+        help="after the default run, restart the hub with this setting (repeatable); measure writes again",
     )
     parser.add_argument(
         "--only", type=lambda text: text.split(","), help="comma-separated phases: ingest,posts,creates,reads"
