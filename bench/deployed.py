@@ -49,6 +49,7 @@ from hub.mqtt import wire  # noqa: E402
 
 DB_NAME = "twinhub_bench_deployed"
 API = "/v1.1"
+DROPPED = "twinhub_mqtt_notifications_dropped_total"
 THINGS = 50  # x 2 Datastreams: the ingest streams, and the $expand shape
 BROKER_CONF = "listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n"
 OBS_COLUMNS = [
@@ -110,6 +111,14 @@ class Context:
     hub_pid: int
     rows: list[Row] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    broker_pid: int = 0
+
+    def broker_cpu(self) -> float:
+        """CPU seconds mosquitto has used so far (notifications cost the broker too)."""
+        import psutil
+
+        times = psutil.Process(self.broker_pid).cpu_times()
+        return float(times.user + times.system)
 
     @property
     def headers(self) -> dict[str, str]:
@@ -563,9 +572,9 @@ async def count_rows(conn: asyncpg.Connection, streams: Sequence[int]) -> int:
     )
 
 
-async def hub_ingest(ctx: Context, n: int, publishers: int = 2) -> tuple[float, float, float]:
+async def hub_ingest(ctx: Context, n: int, publishers: int = 2) -> tuple[float, float, float, float]:
     """Publish n messages to the hub's create topics; wait for their commits.
-    Returns (obs/s first publish -> last commit, hub CPU µs per obs, other CPU share)."""
+    Returns (obs/s first publish -> last commit, hub and broker CPU µs per obs, other CPU share)."""
     conn = await asyncpg.connect(ctx.dsn, timeout=10)
     cpu = Cpu(ctx.hub_pid)
     try:
@@ -577,6 +586,7 @@ async def hub_ingest(ctx: Context, n: int, publishers: int = 2) -> tuple[float, 
             for k in range(publishers)
         ]
         before = cpu.sample()
+        broker_before = ctx.broker_cpu()
         began = last = time.monotonic()
         for pub in pubs:
             pub.start()
@@ -590,11 +600,13 @@ async def hub_ingest(ctx: Context, n: int, publishers: int = 2) -> tuple[float, 
                 ctx.notes.append(f"ingest stopped waiting at {seen:,} of {per * publishers:,} Observations")
                 break
         after = cpu.sample()
+        broker = ctx.broker_cpu() - broker_before
         for pub in pubs:
             pub.join(30)
         wall = last - began
         hub_cpu, other = Cpu.used(before, after)
-        return seen / wall, hub_cpu / max(seen, 1) * 1e6, other / (time.monotonic() - began)
+        per_obs = 1e6 / max(seen, 1)
+        return seen / wall, hub_cpu * per_obs, broker * per_obs, other / (time.monotonic() - began)
     finally:
         await conn.close()
 
@@ -612,6 +624,7 @@ class Load:
     latencies: list[float]
     hub_cpu: float
     other_cpu: float
+    broker_cpu: float
 
     @property
     def rate(self) -> float:
@@ -639,6 +652,7 @@ async def http_load(
         ctx.base, connector=connector, timeout=timeout, headers=ctx.headers
     ) as session:
         before = cpu.sample()
+        broker_before = ctx.broker_cpu()
         began = time.perf_counter()
         deadline = began + min(seconds or PHASE_TIMEOUT, PHASE_TIMEOUT)
 
@@ -663,7 +677,8 @@ async def http_load(
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         wall = time.perf_counter() - began
         hub_cpu, other = Cpu.used(before, cpu.sample())
-    return Load(len(latencies), errors, wall, latencies, hub_cpu, other / wall)
+        broker = ctx.broker_cpu() - broker_before
+    return Load(len(latencies), errors, wall, latencies, hub_cpu, other / wall, broker)
 
 
 # ---- SQL ceilings of the reads --------------------------------------------------------------------
@@ -743,7 +758,7 @@ def verdict(met: bool) -> str:
 
 async def phase_ingest(ctx: Context, naive: float, copy: float) -> None:
     echoes0 = await metric(ctx.base, "twinhub_ingest_echoes_total")
-    rate, us_per_obs, other = await hub_ingest(ctx, ctx.sizes.ingest)
+    rate, us_per_obs, broker_us, other = await hub_ingest(ctx, ctx.sizes.ingest)
     echoes = await metric(ctx.base, "twinhub_ingest_echoes_total") - echoes0
     ctx.rows.append(
         Row(
@@ -753,7 +768,8 @@ async def phase_ingest(ctx: Context, naive: float, copy: float) -> None:
             f"{rate / naive:.0%}",
             ">= 20,000 and >= 100 % of naive",
             verdict(rate >= 20_000 and rate >= naive),
-            f"hub CPU {us_per_obs:.0f} µs/obs; echoes {echoes:,.0f}; other CPU {other:.0%}",
+            f"hub CPU {us_per_obs:.0f} µs/obs, broker {broker_us:.0f}; echoes {echoes:,.0f}; "
+            f"other CPU {other:.0%}",
         )
     )
 
@@ -777,7 +793,8 @@ async def phase_posts(ctx: Context, ceiling1: float, ceiling16: float) -> None:
                 f"{load.rate / ceiling:.0%}",
                 target,
                 verdict(load.rate >= 2500) if concurrency == 16 else "",
-                f"hub CPU {load.hub_cpu / max(load.ok, 1) * 1e6:.0f} µs/req; errors {len(load.errors)}; "
+                f"hub CPU {load.hub_cpu / max(load.ok, 1) * 1e6:.0f} µs/req, "
+                f"broker {load.broker_cpu / max(load.ok, 1) * 1e6:.0f}; errors {len(load.errors)}; "
                 f"other CPU {load.other_cpu:.0%}"
                 + (f"; first error {load.errors[0]}" if load.errors else ""),
             )
@@ -811,7 +828,8 @@ async def phase_create_observations(ctx: Context, copy: float) -> None:
             f"{rate / copy:.0%}",
             ">= 50,000 obs/s",
             verdict(rate >= 50_000),
-            f"{ctx.sizes.creates} requests; errors {len(load.errors)}"
+            f"{ctx.sizes.creates} requests; hub CPU {load.hub_cpu / max(load.ok * rows, 1) * 1e6:.0f} "
+            f"µs/obs, broker {load.broker_cpu / max(load.ok * rows, 1) * 1e6:.0f}; errors {len(load.errors)}"
             + (f"; first error {load.errors[0]}" if load.errors else ""),
         )
     )
@@ -881,7 +899,19 @@ async def _count_all(dsn: str) -> int:
 
 
 async def profiled(ctx: Context, where: Path | None, name: str, phase: Callable[[], Awaitable[None]]) -> None:
-    """Run a phase, under py-spy (raw stacks to where/<name>.txt, a summary in the notes) if asked."""
+    """Run a phase, under py-spy (raw stacks to where/<name>.txt, a summary in the notes) if asked;
+    note the change notifications the hub dropped meanwhile (a full queue drops the oldest)."""
+    dropped = await metric(ctx.base, DROPPED)
+    try:
+        await _profiled(ctx, where, name, phase)
+    finally:
+        dropped = await metric(ctx.base, DROPPED) - dropped
+        ctx.notes.append(f"{name}: {dropped:,.0f} change notifications dropped by the hub")
+
+
+async def _profiled(
+    ctx: Context, where: Path | None, name: str, phase: Callable[[], Awaitable[None]]
+) -> None:
     if where is None:
         await phase()
         return
@@ -918,7 +948,9 @@ async def run(args: argparse.Namespace, tmp: Path) -> str:
         key = make_key(env, tmp)
         headers = {"X-API-Key": key, "Content-Type": "application/json"}
         streams = await create_things(base, headers)
-        ctx = Context(base, dsn, broker_port, key, streams, streams[0], 0, sizes, hub.pid)
+        ctx = Context(
+            base, dsn, broker_port, key, streams, streams[0], 0, sizes, hub.pid, broker_pid=broker.pid
+        )
         # One Observation per stream first: the hub makes each stream's FeatureOfInterest then.
         await hub_ingest(ctx, len(streams), publishers=1)
         ctx.feature = await first_feature(dsn)
