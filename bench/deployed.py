@@ -852,7 +852,8 @@ async def read_row(
             f"{sql_ms / p50:.0%}" if p50 else "",
             f"<= {goal_ms:g} ms" if goal_ms else "keep",
             verdict(p50 <= goal_ms) if goal_ms else "",
-            f"{repeats} requests, c=1; errors {len(load.errors)}"
+            f"{repeats} requests, c=1; hub CPU {load.hub_cpu / max(load.ok, 1) * 1e6:.0f} µs/req; "
+            f"other CPU {load.other_cpu:.0%}; errors {len(load.errors)}"
             + (f"; {note}" if note else "")
             + (f"; first error {load.errors[0]}" if load.errors else ""),
         )

@@ -18,7 +18,7 @@ from hub.http.context import AppState
 from hub.http.data_array_create import create_observations
 from hub.http.exchange import TEXT, StaRequest, StaResponse, connection
 from hub.http.limits import check_filter_text, check_query
-from hub.http.render import format_instant, property_value, render_node, self_link
+from hub.http.render import format_instant, property_value, render_nodes, self_link
 from hub.http.result_formats import check_format, format_collection, geometry_expands, geometry_selection
 from hub.query.ast import Query
 from hub.query.links import format_query, next_page
@@ -91,7 +91,7 @@ async def get(state: AppState, request: StaRequest, conn: asyncpg.Connection | N
         return StaResponse(
             200, _collection(base, path, query, page, links) if path.is_collection else links[0]
         )
-    entities = [render_node(entity_type, node, base, selection) for node in page.nodes]
+    entities = render_nodes(entity_type, page.nodes, base, selection)
     if not path.is_collection:
         return StaResponse(200, entities[0])
     if query.result_format is not None:
