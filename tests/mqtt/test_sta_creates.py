@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Own notifications on STA create topics are echoes, recognised before any JSON parse (issue 11)."""
+"""STA creates over MQTT: echoes seen before any parse, the common body validated fast (issue 11)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
+from hub.errors import StaError
 from hub.http.render import render_entity
 from hub.ingest.dispatch import Echo, IngestError
-from hub.ingest.sta import ECHO_PREFIX, create_observation
+from hub.ingest.sta import ECHO_PREFIX, create_observation, pending_observation, validated_observation
+from schemas.entities import ValidationError
 from schemas.model import OBSERVATION
 
 TOPIC = "v1.1/Datastreams(7)/Observations"
@@ -73,3 +75,29 @@ def test_creates_are_not_taken_for_echoes(payload: bytes, stored: bool) -> None:
 def test_a_bad_create_is_still_rejected() -> None:
     with pytest.raises(IngestError):
         create_observation(TOPIC, b'{"result": ', NOW)
+
+
+FAST_BODIES: list[object] = [
+    {"result": 1.5, "phenomenonTime": "2026-12-07T10:00:00Z"},
+    {"phenomenonTime": "2026-12-07T10:00:00.5+01:00/PT1M", "result": {"a": [1]}},
+    {"result": None},
+    {"result": "x", "phenomenonTime": None},
+    {"result": 1, "phenomenonTime": "soon"},
+    {"result": 1, "phenomenonTime": 17},
+    {"result": 1, "phenomenonTime": "2026-12-07T11:00:00Z/2026-12-07T10:00:00Z"},
+    {"phenomenonTime": "2026-12-07T10:00:00Z"},  # no result: the full path says so
+    {"result": 1, "resultTime": "2026-12-07T10:00:00Z"},  # another key: the full path
+    {"result": 1, "Datastream": {"@iot.id": 9}},
+]
+
+
+@pytest.mark.parametrize("body", FAST_BODIES)
+@pytest.mark.parametrize("parent", [("Datastreams", 7), ("MultiDatastreams", 8), ("FeaturesOfInterest", 3)])
+def test_the_fast_path_validates_as_the_create_model(body: object, parent: tuple[str, int]) -> None:
+    def outcome(check: object) -> object:
+        try:
+            return check(body, parent)  # type: ignore[operator]
+        except (StaError, ValidationError) as error:
+            return (type(error).__name__, str(error))
+
+    assert outcome(pending_observation) == outcome(validated_observation)
