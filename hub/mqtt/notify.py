@@ -79,7 +79,7 @@ class Notifier:
         qos: int = 1,
         version_prefixes: tuple[str, ...] = (V11,),
         *,
-        max_queue: int = 10_000,
+        max_queue: int = 100_000,  # a 10k-row CreateObservations filled 10k alone (bench/deployed.py)
         max_batch: int = 500,
         log_interval: float = 60.0,
     ) -> None:
