@@ -938,11 +938,11 @@ async def run(args: argparse.Namespace, tmp: Path) -> str:
     load_before = os.getloadavg()
     broker, broker_port = start_broker(tmp)
     hub: subprocess.Popen[bytes] | None = None
+    log = tmp / "hub.log"
     try:
         dsn = await fresh_database(args.dsn)
         http_port = free_port()
         env = hub_env(dsn, broker_port, http_port, {})
-        log = tmp / "hub.log"
         base = f"http://127.0.0.1:{http_port}"
         say("starting twinhub serve (default settings) ...")
         hub = await start_hub(env, tmp, base, log)
@@ -998,7 +998,22 @@ async def run(args: argparse.Namespace, tmp: Path) -> str:
         broker.wait(10)
         if not args.keep:
             await drop_database(args.dsn)
+        if args.hub_log and log.exists():
+            shutil.copyfile(log, args.hub_log)
+    ctx.notes += log_warnings(log)
     return render(ctx, args, time.monotonic() - started, load_before)
+
+
+def log_warnings(log: Path, shown: int = 5) -> list[str]:
+    """The hub's warnings and errors (reconnects, dropped notifications), counted, the first quoted."""
+    if not log.exists():
+        return []
+    lines = [
+        line
+        for line in log.read_text(errors="replace").splitlines()
+        if " WARNING " in line or " ERROR " in line
+    ]
+    return [f"hub log: {len(lines)} warning/error lines", *(f"  `{line[:300]}`" for line in lines[:shown])]
 
 
 def render(ctx: Context, args: argparse.Namespace, elapsed: float, load_before: tuple[float, ...]) -> str:
@@ -1036,6 +1051,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--output", type=Path, help="also write the report to this file")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--hub-log", type=Path, help="copy the hub's log (access log included) here")
     parser.add_argument("--profile", type=Path, help="py-spy each hub phase; raw stacks into this directory")
     parser.add_argument(
         "--tuned",
