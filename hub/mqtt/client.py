@@ -419,7 +419,9 @@ class MqttClient:
         period = max(interval / 2, 1.0) if interval else KEEPALIVE / 2
         while True:
             await asyncio.sleep(period)
-            if self._pong_due:
+            # While reading is paused (ingest behind) the PINGRESP waits behind unread messages: not
+            # the broker's fault. Seen as reconnects under load by bench/deployed.py (issue 11).
+            if self._pong_due and not self._reading_paused:
                 log.warning("mqtt: no PINGRESP from %s; reconnecting", self.address.host)
                 self._shut()
                 return
@@ -429,6 +431,7 @@ class MqttClient:
     # ---- reading ------------------------------------------------------------------------------
 
     def _on_data(self, data: bytes) -> None:
+        self._pong_due = False  # anything from the broker shows the connection is alive
         try:
             packets = self._decoder.feed(data)
         except wire.ProtocolError as error:
