@@ -899,9 +899,25 @@ async def _count_all(dsn: str) -> int:
         await conn.close()
 
 
+async def settle(ctx: Context, name: str, idle: float = 0.05, limit: float = 60.0) -> None:
+    """Wait until the hub is idle (under 5 % of a core for half a second): notifications of the
+    previous phase may still be going out, and their CPU would be charged to this one."""
+    import psutil
+
+    hub = psutil.Process(ctx.hub_pid)
+    began = time.monotonic()
+    while time.monotonic() - began < limit:
+        before = sum(hub.cpu_times()[:2])
+        await asyncio.sleep(0.5)
+        if sum(hub.cpu_times()[:2]) - before < idle * 0.5:
+            return
+    ctx.notes.append(f"{name}: the hub was still busy {limit:.0f} s after the previous phase")
+
+
 async def profiled(ctx: Context, where: Path | None, name: str, phase: Callable[[], Awaitable[None]]) -> None:
     """Run a phase, under py-spy (raw stacks to where/<name>.txt, a summary in the notes) if asked;
     note the change notifications the hub dropped meanwhile (a full queue drops the oldest)."""
+    await settle(ctx, name)
     dropped = await metric(ctx.base, DROPPED)
     try:
         await _profiled(ctx, where, name, phase)
