@@ -20,11 +20,10 @@ test: $(DEV_STAMP)
 check: $(DEV_STAMP)
 	VENV=$(VENV) scripts/check
 
+# Every figure against `twinhub serve` as deployed, beside same-run ceilings (bench/README.md).
+# `make bench BENCH_ARGS=--quick` for a short run; BENCH_ARGS="--output FILE" to keep the table.
 bench: $(DEV_STAMP)
-	@set -e; for script in bench/bench_*.py; do \
-		[ -e "$$script" ] || { echo "no benchmarks in bench/"; break; }; \
-		echo "== $$script"; $(BIN)/python "$$script"; \
-	done
+	$(BIN)/python -m bench.deployed $(BENCH_ARGS)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -29,7 +29,8 @@ from hub.store.write import Change
 
 log = logging.getLogger("twinhub.changes")
 
-MAX_QUEUE = 10_000  # changes waiting to be loaded
+# A 10k-row CreateObservations filled a 10k queue alone (bench/deployed.py).
+MAX_QUEUE = 100_000  # changes waiting to be loaded
 MAX_BATCH = 500  # changes loaded in one snapshot
 LISTEN_WAIT = 5.0  # seconds start-up waits for the relay to listen
 

@@ -26,7 +26,7 @@ from hub.query.links import format_query, next_page
 from hub.query.parse import parse_query
 from hub.query.path import ResourcePath, parse_path
 from hub.query.plan import plan_expands, plan_selection
-from hub.render import format_instant, property_value, render_node, self_link
+from hub.render import format_instant, property_value, render_nodes, self_link
 from hub.store.read import Page, read_page
 
 # Service-level resources that are not resource paths, with the methods they accept.
@@ -91,7 +91,7 @@ async def get(state: AppState, request: StaRequest, conn: asyncpg.Connection | N
         return StaResponse(
             200, _collection(base, path, query, page, links) if path.is_collection else links[0]
         )
-    entities = [render_node(entity_type, node, base, selection) for node in page.nodes]
+    entities = render_nodes(entity_type, page.nodes, base, selection)
     if not path.is_collection:
         return StaResponse(200, entities[0])
     if query.result_format is not None:

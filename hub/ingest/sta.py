@@ -32,7 +32,7 @@ from hub.ingest.dispatch import (
 )
 from hub.mqtt.topics import STA_CREATE_FILTERS, TopicError, parse_create_topic
 from hub.store.write import Change, Writer, reference_id, split_body
-from schemas.entities import ValidationError, validate_create
+from schemas.entities import ValidationError, parse_time, validate_create
 from schemas.model import ENTITY_TYPES, OBSERVATION
 
 # Navigation name -> PendingObservation field; parents in the topic use the same names.
@@ -49,6 +49,11 @@ _PARENT_LINKS = {
 
 Item = tuple[Message, list[PendingObservation]]
 
+# A notification (ours or a replica's) starts with these bytes: the hub renders @iot.id first and
+# orjson writes no whitespace. Checked before parsing, so that with a shared subscription (where
+# MQTT 5 No Local cannot keep our own notifications away, §3.8.3.1) an echo costs no JSON parse.
+ECHO_PREFIX = b'{"@iot.id":'
+
 # The entity sets whose `(id)/Observations` collections accept creates (STA §14.2).
 PARENT_SETS = frozenset(_PARENT_LINKS)
 
@@ -61,6 +66,8 @@ def register_sta(dispatcher: Dispatcher) -> None:
 
 def create_observation(topic: str, payload: bytes, received_at: datetime) -> list[PendingObservation]:
     """The STA create handler: one Observation per message."""
+    if payload.startswith(ECHO_PREFIX):
+        raise Echo()  # counted by the writer as a deliberate echo, never stored or dead-lettered
     try:
         target = parse_create_topic(topic)
     except TopicError as error:
@@ -77,8 +84,33 @@ def create_observation(topic: str, payload: bytes, received_at: datetime) -> lis
         raise IngestError(INVALID, str(error)) from None
 
 
+# The common body, {"phenomenonTime", "result"} under a (Multi)Datastream's topic or path, skips
+# the pydantic model: the same converter for the time (parse_time, whose errors are the model's),
+# none for the result (any JSON value). ~25 µs less per Observation (bench/deployed.py profile).
+_FAST_KEYS = frozenset({"phenomenonTime", "result"})
+_FAST_PARENTS = {"Datastreams": "datastream_id", "MultiDatastreams": "multi_datastream_id"}
+_PHENOMENON_TIME = "Observation.phenomenonTime"
+
+
 def pending_observation(body: object, parent: tuple[str, int] | None) -> PendingObservation:
     """Validate an STA Observation body whose links are references; the writer checks them."""
+    if (
+        parent is not None
+        and parent[0] in _FAST_PARENTS
+        and type(body) is dict
+        and "result" in body
+        and _FAST_KEYS.issuperset(body)
+    ):
+        when = body.get("phenomenonTime")
+        interval = None if when is None else parse_time(when, _PHENOMENON_TIME)
+        if parent[0] == "Datastreams":
+            return PendingObservation(body["result"], interval, datastream_id=parent[1])
+        return PendingObservation(body["result"], interval, multi_datastream_id=parent[1])
+    return validated_observation(body, parent)
+
+
+def validated_observation(body: object, parent: tuple[str, int] | None) -> PendingObservation:
+    """pending_observation through the full create model, for any body."""
     props, navs = split_body(OBSERVATION, body, "Observation")
     values = validate_create(OBSERVATION, props)
     links, inline = _links(navs, parent)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections import Counter
@@ -294,5 +295,6 @@ class BatchWriter:
         self._done(message)
 
 
+@functools.lru_cache(maxsize=1)  # the messages of one socket read share their receive time
 def _utc(timestamp: float) -> datetime:
     return datetime.fromtimestamp(timestamp, UTC)

@@ -1,0 +1,1095 @@
+# SPDX-License-Identifier: Apache-2.0
+"""`make bench`: every figure of the hub as deployed, beside ceilings measured in the same run.
+
+    .venv/bin/python -m bench.deployed [--quick] [--dsn postgresql://...] [--output FILE]
+
+The hub is `twinhub serve` in a child process, started the way a user starts it: default
+settings, only the database URL, the broker URL and the HTTP host and port given (loopback),
+so the broker is connected, change notifications are on and the access log is on. The broker
+is a private mosquitto on a free port (`max_queued_messages 0`: it never drops what it
+acknowledged); the database is a fresh one on the given (local) PostgreSQL, dropped at the end.
+Writes use an API key made with `twinhub keys create`, as a user would.
+
+Ceilings, measured in the same run on the same machine: a raw COPY of the same rows, a naive
+paho -> orjson -> COPY pipeline on the same broker, single-row INSERT + commit, and for every
+read the SQL statements the hub's own compiler makes for it, run alone on one connection.
+Every load loop is bounded in count and time. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+import aiohttp
+import asyncpg
+import orjson
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from bench.core import BenchError, Profiler, check_loopback  # noqa: E402
+from hub.mqtt import wire  # noqa: E402
+
+DB_NAME = "twinhub_bench_deployed"
+API = "/v1.1"
+DROPPED = "twinhub_mqtt_notifications_dropped_total"
+THINGS = 50  # x 2 Datastreams: the ingest streams, and the $expand shape
+BROKER_CONF = "listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n"
+OBS_COLUMNS = [
+    "phenomenon_time_start",
+    "phenomenon_time_end",
+    "result",
+    "datastream_id",
+    "feature_of_interest_id",
+]
+START_TIMEOUT = 60.0
+IDLE_TIMEOUT = 20.0  # a load phase that sees no progress for this long stops
+PHASE_TIMEOUT = 180.0  # and none runs longer than this
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much each phase does (full run or --quick)."""
+
+    ingest: int
+    big_rows: int
+    post_seconds: float
+    reads: int
+    counts: int
+    creates: int
+    naive: int
+
+
+FULL = Sizes(
+    ingest=100_000, big_rows=1_000_000, post_seconds=8.0, reads=300, counts=15, creates=10, naive=100_000
+)
+QUICK = Sizes(ingest=30_000, big_rows=200_000, post_seconds=3.0, reads=100, counts=5, creates=4, naive=30_000)
+
+
+@dataclass
+class Row:
+    """One line of the final table."""
+
+    measure: str
+    hub: str
+    ceiling: str
+    ratio: str
+    target: str
+    verdict: str
+    note: str = ""
+
+
+@dataclass
+class Context:
+    """What the phases share."""
+
+    base: str
+    dsn: str
+    port: int
+    key: str
+    streams: list[int]
+    big_stream: int
+    feature: int
+    sizes: Sizes
+    hub_pid: int
+    rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    broker_pid: int = 0
+
+    def broker_cpu(self) -> float:
+        """CPU seconds mosquitto has used so far (notifications cost the broker too)."""
+        import psutil
+
+        times = psutil.Process(self.broker_pid).cpu_times()
+        return float(times.user + times.system)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"X-API-Key": self.key, "Content-Type": "application/json"}
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def pct(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile q (0-100) of values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))]
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+# ---- CPU -----------------------------------------------------------------------------------------
+
+
+class Cpu:
+    """CPU seconds of the hub process and busy seconds of the whole machine."""
+
+    def __init__(self, pid: int) -> None:
+        import psutil
+
+        self.psutil = psutil
+        self.hub = psutil.Process(pid)
+
+    def sample(self) -> tuple[float, float, float]:
+        times = self.hub.cpu_times()
+        machine = self.psutil.cpu_times()
+        idle = ("idle", "iowait", "steal", "guest", "guest_nice")
+        busy = sum(getattr(machine, n) for n in machine._fields if n not in idle)
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        return times.user + times.system, busy, own.ru_utime + own.ru_stime
+
+    @staticmethod
+    def used(before: tuple[float, float, float], after: tuple[float, float, float]) -> tuple[float, float]:
+        """(hub CPU s, CPU s of everything but the hub and this process) between two samples."""
+        hub = after[0] - before[0]
+        return hub, max(0.0, (after[1] - before[1]) - hub - (after[2] - before[2]))
+
+
+# ---- broker, database, hub -----------------------------------------------------------------------
+
+
+def start_broker(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """A private mosquitto on a free loopback port."""
+    exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    port = free_port()
+    conf = tmp / "mosquitto.conf"
+    conf.write_text(BROKER_CONF.format(port=port))
+    proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return proc, port
+        time.sleep(0.05)
+    proc.kill()
+    raise BenchError("mosquitto did not start")
+
+
+def database_dsn(maintenance: str) -> str:
+    return urlunsplit(urlsplit(maintenance)._replace(path=f"/{DB_NAME}"))
+
+
+async def fresh_database(maintenance: str) -> str:
+    conn = await asyncpg.connect(maintenance, timeout=10)
+    try:
+        await conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        await conn.execute(f"CREATE DATABASE {DB_NAME}")
+    finally:
+        await conn.close()
+    return database_dsn(maintenance)
+
+
+async def drop_database(maintenance: str) -> None:
+    conn = await asyncpg.connect(maintenance, timeout=10)
+    try:
+        await conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+    finally:
+        await conn.close()
+
+
+def hub_command() -> list[str]:
+    """`twinhub` from this interpreter's environment (the console script a user runs)."""
+    script = Path(sys.executable).with_name("twinhub")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "hub.cli"]
+
+
+def hub_env(dsn: str, broker_port: int, http_port: int, extra: dict[str, str]) -> dict[str, str]:
+    """The environment as a user's: no TWINHUB_* but the database, broker, host and port (+ `extra`)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TWINHUB_")}
+    env.update(
+        TWINHUB_DATABASE_URL=dsn,
+        TWINHUB_MQTT_URL=f"mqtt://127.0.0.1:{broker_port}",
+        TWINHUB_HTTP_HOST="127.0.0.1",  # loopback only
+        TWINHUB_HTTP_PORT=str(http_port),
+        **extra,
+    )
+    return env
+
+
+def make_key(env: dict[str, str], cwd: Path) -> str:
+    """`twinhub keys create`, as a user makes a key for writing; returns the key."""
+    out = subprocess.run(
+        [*hub_command(), "keys", "create", "--name", "bench", "--roles", "read,create,update,delete"],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise BenchError(f"twinhub keys create failed: {out.stderr[-2000:]}")
+    return out.stdout.strip().splitlines()[-1]
+
+
+def spawn_hub(env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen([*hub_command(), "serve"], env=env, cwd=cwd, stdout=out, stderr=out)
+
+
+def tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-2000:]
+
+
+async def start_hub(env: dict[str, str], cwd: Path, base: str, log: Path) -> subprocess.Popen[bytes]:
+    """`twinhub serve`, its output (access log included) to a file; waits until /v1.1 answers."""
+    proc = spawn_hub(env, cwd, log)
+    deadline = time.monotonic() + START_TIMEOUT
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise BenchError(f"twinhub serve exited with {proc.returncode}: {tail(log)}")
+            try:
+                async with session.get(f"{base}{API}") as resp:
+                    if resp.status == 200:
+                        return proc
+            except (aiohttp.ClientError, TimeoutError):
+                pass
+            await asyncio.sleep(0.1)
+    proc.kill()
+    raise BenchError(f"twinhub serve did not answer within {START_TIMEOUT:.0f} s: {tail(log)}")
+
+
+def stop_hub(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def metric(base: str, name: str) -> float:
+    """One value from the hub's /metrics (0 when absent)."""
+    async with aiohttp.ClientSession() as session, session.get(f"{base}/metrics") as resp:
+        text = await resp.text()
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and not line.startswith("#"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+# ---- entities ------------------------------------------------------------------------------------
+
+
+def thing_body(index: int) -> dict[str, Any]:
+    lon, lat = 9.9 + (index % 10) / 100, 53.5 + (index // 10) / 100
+    return {
+        "name": f"station {index}",
+        "description": "bench station",
+        "Locations": [
+            {
+                "name": f"site {index}",
+                "description": "where it stands",
+                "encodingType": "application/geo+json",
+                "location": {"type": "Point", "coordinates": [lon, lat]},
+            }
+        ],
+        "Datastreams": [
+            {
+                "name": f"station {index} {quantity}",
+                "description": quantity,
+                "observationType": "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measurement",
+                "unitOfMeasurement": {"name": "degree Celsius", "symbol": "degC", "definition": "ucum:Cel"},
+                "Sensor": {"name": "s", "description": "d", "encodingType": "text/plain", "metadata": "m"},
+                "ObservedProperty": {
+                    "name": quantity,
+                    "definition": f"urn:{quantity}",
+                    "description": quantity,
+                },
+            }
+            for quantity in ("temperature", "humidity")
+        ],
+    }
+
+
+async def create_things(base: str, headers: dict[str, str]) -> list[int]:
+    """50 Things x 2 Datastreams over HTTP; returns the Datastream ids."""
+    streams: list[int] = []
+    async with aiohttp.ClientSession(base, headers=headers) as session:
+        for index in range(THINGS):
+            async with session.post(f"{API}/Things", data=orjson.dumps(thing_body(index))) as resp:
+                if resp.status != 201:
+                    raise BenchError(f"creating a Thing: HTTP {resp.status} {await resp.text()}")
+                thing = resp.headers["Location"]
+            async with session.get(f"{thing}/Datastreams?$select=id&$orderby=id") as resp:
+                streams += [d["@iot.id"] for d in (await resp.json())["value"]]
+    return streams
+
+
+async def first_feature(dsn: str) -> int:
+    """A FeatureOfInterest the hub made (with a stream's first Observation)."""
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        feature = await conn.fetchval("SELECT id FROM features_of_interest ORDER BY id LIMIT 1")
+    finally:
+        await conn.close()
+    if feature is None:
+        raise BenchError("the hub made no FeatureOfInterest for the first Observations")
+    return int(feature)
+
+
+async def load_big_stream(dsn: str, stream: int, feature: int, rows: int) -> float:
+    """`rows` Observations of one stream (100 ms apart from the month's start), set-based; VACUUM
+    ANALYZE; extents refreshed by the hub's own function. Returns seconds taken."""
+    from hub.store.observations import refresh_extents
+
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        began = time.monotonic()
+        await conn.execute(
+            """INSERT INTO observations (phenomenon_time_start, phenomenon_time_end, result,
+                                         datastream_id, feature_of_interest_id)
+               SELECT t, t, to_jsonb(g), $1, $2
+               FROM (SELECT date_trunc('month', now()) + g * interval '100 milliseconds' AS t, g
+                     FROM generate_series(1, $3::bigint) g) s""",
+            stream,
+            feature,
+            rows,
+        )
+        await conn.execute("VACUUM (ANALYZE) observations")
+        await refresh_extents(conn, "datastreams", [stream])
+        return time.monotonic() - began
+    finally:
+        await conn.close()
+
+
+# ---- ceilings ------------------------------------------------------------------------------------
+
+
+def copy_rows(streams: Sequence[int], feature: int, n: int, start: datetime) -> list[tuple[Any, ...]]:
+    return [
+        (
+            start + timedelta(milliseconds=i),
+            start + timedelta(milliseconds=i),
+            orjson.dumps(i).decode(),
+            streams[i % len(streams)],
+            feature,
+        )
+        for i in range(n)
+    ]
+
+
+async def raw_copy(dsn: str, streams: Sequence[int], feature: int, n: int) -> float:
+    """COPY n observation rows, 10k per batch, then delete them: the database's ceiling (rows/s)."""
+    rows = copy_rows(streams, feature, n, datetime.now(UTC))
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        began = time.monotonic()
+        for at in range(0, n, 10_000):
+            await conn.copy_records_to_table(
+                "observations", records=rows[at : at + 10_000], columns=OBS_COLUMNS
+            )
+        return n / (time.monotonic() - began)
+    finally:
+        await conn.close()
+
+
+async def single_inserts(dsn: str, stream: int, feature: int, connections: int, seconds: float) -> float:
+    """Single-row INSERT + commit per row on `connections` connections for `seconds`: rows/s."""
+    conns = [await asyncpg.connect(dsn, timeout=10) for _ in range(connections)]
+    done = 0
+    deadline = time.monotonic() + seconds
+    sql = (
+        "INSERT INTO observations (phenomenon_time_start, phenomenon_time_end, result, datastream_id, "
+        "feature_of_interest_id) VALUES (now(), now(), '1', $1, $2) RETURNING id"
+    )
+
+    async def loop(conn: asyncpg.Connection) -> None:
+        nonlocal done
+        while time.monotonic() < deadline:
+            await conn.fetchval(sql, stream, feature)
+            done += 1
+
+    began = time.monotonic()
+    await asyncio.gather(*(loop(c) for c in conns))
+    rate = done / (time.monotonic() - began)
+    for conn in conns:
+        await conn.close()
+    return rate
+
+
+def naive_pipeline(dsn: str, port: int, streams: list[int], feature: int, n: int) -> float:
+    """paho (QoS 1, auto-ack) -> orjson -> COPY per 1,000 rows or 50 ms, in its own process, on
+    topics the hub does not subscribe to; then its rows are deleted. Returns obs/s."""
+    ctx = mp.get_context("spawn")
+    ready, out = ctx.Event(), ctx.Queue()
+    worker = ctx.Process(target=_naive_worker, args=(dsn, port, n, feature, ready, out))
+    worker.start()
+    try:
+        if not ready.wait(30):
+            raise BenchError("the naive pipeline did not subscribe")
+        pub = ctx.Process(target=publisher, args=(port, "naive", streams, 0, n))
+        pub.start()
+        rate = float(out.get(timeout=PHASE_TIMEOUT))
+        pub.join(30)
+    finally:
+        worker.join(30)
+        if worker.is_alive():
+            worker.kill()
+    return rate
+
+
+async def last_id(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        return int(await conn.fetchval("SELECT coalesce(max(id), 0) FROM observations"))
+    finally:
+        await conn.close()
+
+
+async def delete_after(dsn: str, first: int) -> None:
+    """Remove the ceilings' rows (ids above `first`): the hub's figures are of its own rows."""
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        await conn.execute("DELETE FROM observations WHERE id > $1", first)
+    finally:
+        await conn.close()
+
+
+def _naive_worker(dsn: str, port: int, n: int, feature: int, ready: Any, out: Any) -> None:
+    asyncio.run(_naive(dsn, port, n, feature, ready, out))
+
+
+async def _naive(dsn: str, port: int, n: int, feature: int, ready: Any, out: Any) -> None:
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+    client = paho.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
+    client.on_message = lambda c, u, m: loop.call_soon_threadsafe(queue.put_nowait, (m.topic, m.payload))
+    client.connect("127.0.0.1", port)
+    client.subscribe("naive/+/Observations", qos=1)
+    client.loop_start()
+    conn = await asyncpg.connect(dsn)
+    await asyncio.sleep(0.5)
+    ready.set()
+    done, began = 0, 0.0
+    hard_stop = time.monotonic() + PHASE_TIMEOUT
+    try:
+        while done < n and time.monotonic() < hard_stop:
+            try:
+                batch = [await asyncio.wait_for(queue.get(), IDLE_TIMEOUT)]
+            except TimeoutError:
+                break
+            began = began or time.monotonic()
+            deadline = time.monotonic() + 0.05
+            while len(batch) < 1000 and (left := deadline - time.monotonic()) > 0:
+                try:
+                    batch.append(await asyncio.wait_for(queue.get(), left))
+                except TimeoutError:
+                    break
+            rows = []
+            for topic, raw in batch:
+                body = orjson.loads(raw)
+                moment = datetime.fromisoformat(body["phenomenonTime"])
+                stream = int(topic[topic.index("(") + 1 : topic.index(")")])
+                rows.append((moment, moment, orjson.dumps(body["result"]).decode(), stream, feature))
+            await conn.copy_records_to_table("observations", records=rows, columns=OBS_COLUMNS)
+            done += len(rows)
+        out.put(done / (time.monotonic() - began) if began else 0.0)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+        await conn.close()
+
+
+# ---- MQTT publisher ------------------------------------------------------------------------------
+
+
+def publisher(port: int, tree: str, streams: list[int], start: int, n: int, window: int = 1000) -> None:
+    """Publish n STA Observations at QoS 1 on <tree>/Datastreams(id)/Observations over the streams.
+
+    A plain socket speaking MQTT 5 with hub/mqtt/wire.py, a window of `window` messages per write,
+    the next after all their PUBACKs (paho manages ~12k msg/s and takes a core, LIMITS.md)."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.settimeout(IDLE_TIMEOUT)
+    sock.sendall(wire.connect(f"bench-pub-{tree}-{start}", wire.MQTT5, 60, clean_start=True))
+    decoder = wire.Decoder()
+    _expect(sock, decoder, wire.CONNACK, 1)
+    topics = [f"{tree}/Datastreams({s})/Observations".encode() for s in streams]
+    for chunk in range(start, start + n, window):
+        end = min(chunk + window, start + n)
+        packets = []
+        for i in range(chunk, end):
+            body = orjson.dumps({"phenomenonTime": iso(datetime.now(UTC)), "result": i})
+            packets.append(wire.publish(topics[i % len(topics)], body, 1, False, i - chunk + 1, wire.MQTT5))
+        sock.sendall(b"".join(packets))
+        _expect(sock, decoder, wire.PUBACK, end - chunk)
+    sock.sendall(wire.DISCONNECT_PACKET)
+    sock.close()
+
+
+def _expect(sock: socket.socket, decoder: wire.Decoder, kind: int, count: int) -> None:
+    seen = 0
+    while seen < count:
+        data = sock.recv(1 << 16)
+        if not data:
+            raise RuntimeError("the broker closed the publisher's connection")
+        for got, _, body in decoder.feed(data):
+            if got != kind or (kind == wire.CONNACK and body[1] != 0):
+                raise RuntimeError(f"publisher: unexpected packet type {got}")
+            seen += 1
+
+
+async def count_rows(conn: asyncpg.Connection, streams: Sequence[int]) -> int:
+    return int(
+        await conn.fetchval(
+            "SELECT count(*) FROM observations WHERE datastream_id = ANY($1::bigint[])", list(streams)
+        )
+    )
+
+
+async def hub_ingest(ctx: Context, n: int, publishers: int = 2) -> tuple[float, float, float, float]:
+    """Publish n messages to the hub's create topics; wait for their commits.
+    Returns (obs/s first publish -> last commit, hub and broker CPU µs per obs, other CPU share)."""
+    conn = await asyncpg.connect(ctx.dsn, timeout=10)
+    cpu = Cpu(ctx.hub_pid)
+    try:
+        base = await count_rows(conn, ctx.streams)
+        mpc = mp.get_context("spawn")
+        per = n // publishers
+        pubs = [
+            mpc.Process(target=publisher, args=(ctx.port, "v1.1", ctx.streams, k * per, per))
+            for k in range(publishers)
+        ]
+        before = cpu.sample()
+        broker_before = ctx.broker_cpu()
+        began = last = time.monotonic()
+        for pub in pubs:
+            pub.start()
+        seen = 0
+        while seen < per * publishers:
+            await asyncio.sleep(0.2)
+            now = await count_rows(conn, ctx.streams) - base
+            if now != seen:
+                seen, last = now, time.monotonic()
+            if time.monotonic() - last > IDLE_TIMEOUT or time.monotonic() - began > PHASE_TIMEOUT:
+                ctx.notes.append(f"ingest stopped waiting at {seen:,} of {per * publishers:,} Observations")
+                break
+        after = cpu.sample()
+        broker = ctx.broker_cpu() - broker_before
+        for pub in pubs:
+            pub.join(30)
+        wall = last - began
+        hub_cpu, other = Cpu.used(before, after)
+        per_obs = 1e6 / max(seen, 1)
+        return seen / wall, hub_cpu * per_obs, broker * per_obs, other / (time.monotonic() - began)
+    finally:
+        await conn.close()
+
+
+# ---- HTTP load -----------------------------------------------------------------------------------
+
+Request = Callable[[int], tuple[str, str, bytes | None]]  # i -> (method, path, body)
+
+
+@dataclass
+class Load:
+    ok: int
+    errors: list[str]
+    wall: float
+    latencies: list[float]
+    hub_cpu: float
+    other_cpu: float
+    broker_cpu: float
+
+    @property
+    def rate(self) -> float:
+        return self.ok / self.wall if self.wall else 0.0
+
+
+async def http_load(
+    ctx: Context,
+    request: Request,
+    expected: int,
+    concurrency: int,
+    *,
+    count: int | None = None,
+    seconds: float | None = None,
+) -> Load:
+    """Requests from `concurrency` workers until `count` are sent or `seconds` passed (and never past
+    PHASE_TIMEOUT); one keep-alive connection per worker."""
+    latencies: list[float] = []
+    errors: list[str] = []
+    issued = 0
+    cpu = Cpu(ctx.hub_pid)
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(
+        ctx.base, connector=connector, timeout=timeout, headers=ctx.headers
+    ) as session:
+        before = cpu.sample()
+        broker_before = ctx.broker_cpu()
+        began = time.perf_counter()
+        deadline = began + min(seconds or PHASE_TIMEOUT, PHASE_TIMEOUT)
+
+        async def worker() -> None:
+            nonlocal issued
+            while time.perf_counter() < deadline and (count is None or issued < count):
+                method, path, body = request(issued)
+                issued += 1
+                t0 = time.perf_counter()
+                try:
+                    async with session.request(method, path, data=body) as resp:
+                        payload = await resp.read()
+                        status = resp.status
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    errors.append(f"{type(exc).__name__}: {exc}")
+                    continue
+                if status == expected:
+                    latencies.append(time.perf_counter() - t0)
+                else:
+                    errors.append(f"HTTP {status}: {payload[:200]!r}")
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        wall = time.perf_counter() - began
+        hub_cpu, other = Cpu.used(before, cpu.sample())
+        broker = ctx.broker_cpu() - broker_before
+    return Load(len(latencies), errors, wall, latencies, hub_cpu, other / wall, broker)
+
+
+# ---- SQL ceilings of the reads --------------------------------------------------------------------
+
+
+class _Recorder:
+    """Stands in for the pool connection read_page gets; keeps every statement it runs."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+        self.statements: list[tuple[str, tuple[Any, ...]]] = []
+
+    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        self.statements.append((sql, args))
+        rows: list[Any] = await self.conn.fetch(sql, *args)
+        return rows
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        self.statements.append((sql, args))
+        return await self.conn.fetchval(sql, *args)
+
+    async def fetchrow(self, sql: str, *args: Any) -> Any:
+        self.statements.append((sql, args))
+        return await self.conn.fetchrow(sql, *args)
+
+
+async def sql_ceiling(dsn: str, target: str, repeats: int) -> tuple[float, int]:
+    """p50 ms of the statements the hub's compiler makes for GET `target`, run alone on one
+    connection (prepared, rows decoded by asyncpg, nothing rendered); and how many statements."""
+    from multidict import MultiDict
+
+    from hub.config import Settings
+    from hub.query.filter import Dialect
+    from hub.query.parse import parse_query
+    from hub.query.path import parse_path
+    from hub.query.plan import plan_expands, plan_selection
+    from hub.store.pool import init_connection
+    from hub.store.read import read_page
+
+    settings = Settings.model_validate({})
+    tail, _, text = target.removeprefix(API + "/").partition("?")
+    path = parse_path(tail)
+    query = parse_query(
+        MultiDict(parse_qsl(text, keep_blank_values=True)), settings.default_top, settings.max_top
+    )
+    entity_type = path.target.entity_type
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        await init_connection(conn)
+        recorder = _Recorder(conn)
+        await read_page(
+            recorder,
+            path,
+            query,
+            Dialect(postgis=False),
+            plan_selection(entity_type, query.select),
+            plan_expands(entity_type, query.expand, settings.default_top),
+        )  # type: ignore[arg-type]
+        statements = recorder.statements
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            for sql, args in statements:
+                await conn.fetch(sql, *args)
+            times.append(time.perf_counter() - t0)
+        return pct(times[len(times) // 5 :], 50) * 1000, len(statements)
+    finally:
+        await conn.close()
+
+
+# ---- the phases ----------------------------------------------------------------------------------
+
+
+def verdict(met: bool) -> str:
+    return "met" if met else "MISSED"
+
+
+async def phase_ingest(ctx: Context, naive: float, copy: float) -> None:
+    echoes0 = await metric(ctx.base, "twinhub_ingest_echoes_total")
+    rate, us_per_obs, broker_us, other = await hub_ingest(ctx, ctx.sizes.ingest)
+    echoes = await metric(ctx.base, "twinhub_ingest_echoes_total") - echoes0
+    ctx.rows.append(
+        Row(
+            f"MQTT ingest, QoS 1 STA JSON, {len(ctx.streams)} streams ({ctx.sizes.ingest:,} msgs)",
+            f"{rate:,.0f} obs/s",
+            f"naive {naive:,.0f} obs/s; raw COPY {copy:,.0f}",
+            f"{rate / naive:.0%}",
+            ">= 20,000 and >= 100 % of naive",
+            verdict(rate >= 20_000 and rate >= naive),
+            f"hub CPU {us_per_obs:.0f} µs/obs, broker {broker_us:.0f}; echoes {echoes:,.0f}; "
+            f"other CPU {other:.0%}",
+        )
+    )
+
+
+async def phase_posts(ctx: Context, ceiling1: float, ceiling16: float) -> None:
+    streams = ctx.streams
+
+    def post(i: int) -> tuple[str, str, bytes | None]:
+        body = orjson.dumps({"phenomenonTime": iso(datetime.now(UTC)), "result": i})
+        return "POST", f"{API}/Datastreams({streams[i % len(streams)]})/Observations", body
+
+    for concurrency, ceiling in ((1, ceiling1), (16, ceiling16)):
+        await http_load(ctx, post, 201, concurrency, seconds=1.0)  # warm-up
+        load = await http_load(ctx, post, 201, concurrency, seconds=ctx.sizes.post_seconds)
+        target = ">= 2,500/s" if concurrency == 16 else "-"
+        ctx.rows.append(
+            Row(
+                f"POST Observation, c={concurrency}",
+                f"{load.rate:,.0f}/s (p50 {pct(load.latencies, 50) * 1000:.1f} ms)",
+                f"INSERT+commit, {concurrency} conn: {ceiling:,.0f}/s",
+                f"{load.rate / ceiling:.0%}",
+                target,
+                verdict(load.rate >= 2500) if concurrency == 16 else "",
+                f"hub CPU {load.hub_cpu / max(load.ok, 1) * 1e6:.0f} µs/req, "
+                f"broker {load.broker_cpu / max(load.ok, 1) * 1e6:.0f}; errors {len(load.errors)}; "
+                f"other CPU {load.other_cpu:.0%}"
+                + (f"; first error {load.errors[0]}" if load.errors else ""),
+            )
+        )
+
+
+async def phase_create_observations(ctx: Context, copy: float) -> None:
+    start = datetime.now(UTC) + timedelta(hours=1)
+    rows = 10_000
+
+    def create(i: int) -> tuple[str, str, bytes | None]:
+        first = start + timedelta(seconds=i * rows)
+        body = [
+            {
+                "Datastream": {"@iot.id": ctx.streams[i % len(ctx.streams)]},
+                "components": ["phenomenonTime", "result"],
+                "dataArray": [[iso(first + timedelta(seconds=k)), k] for k in range(rows)],
+            }
+        ]
+        return "POST", f"{API}/CreateObservations", orjson.dumps(body)
+
+    bodies = [create(i) for i in range(ctx.sizes.creates + 1)]
+    await http_load(ctx, lambda i: bodies[-1], 201, 1, count=1)  # warm-up
+    load = await http_load(ctx, lambda i: bodies[i], 201, 1, count=ctx.sizes.creates)
+    rate = load.rate * rows
+    ctx.rows.append(
+        Row(
+            "CreateObservations, dataArray 10,000 rows/request",
+            f"{rate:,.0f} obs/s",
+            f"raw COPY 10k/batch {copy:,.0f} rows/s",
+            f"{rate / copy:.0%}",
+            ">= 50,000 obs/s",
+            verdict(rate >= 50_000),
+            f"{ctx.sizes.creates} requests; hub CPU {load.hub_cpu / max(load.ok * rows, 1) * 1e6:.0f} "
+            f"µs/obs, broker {load.broker_cpu / max(load.ok * rows, 1) * 1e6:.0f}; errors {len(load.errors)}"
+            + (f"; first error {load.errors[0]}" if load.errors else ""),
+        )
+    )
+
+
+async def read_row(
+    ctx: Context, name: str, target: str, repeats: int, goal_ms: float | None, note: str = ""
+) -> None:
+    load = await http_load(
+        ctx, lambda i: ("GET", target, None), 200, 1, count=max(5, repeats // 10)
+    )  # warm-up
+    load = await http_load(ctx, lambda i: ("GET", target, None), 200, 1, count=repeats)
+    sql_ms, statements = await sql_ceiling(ctx.dsn, target, repeats)
+    p50 = pct(load.latencies, 50) * 1000
+    ctx.rows.append(
+        Row(
+            name,
+            f"p50 {p50:.2f} ms, p95 {pct(load.latencies, 95) * 1000:.2f}",
+            f"SQL p50 {sql_ms:.2f} ms ({statements} stmt)",
+            f"{sql_ms / p50:.0%}" if p50 else "",
+            f"<= {goal_ms:g} ms" if goal_ms else "keep",
+            verdict(p50 <= goal_ms) if goal_ms else "",
+            f"{repeats} requests, c=1; hub CPU {load.hub_cpu / max(load.ok, 1) * 1e6:.0f} µs/req; "
+            f"other CPU {load.other_cpu:.0%}; errors {len(load.errors)}"
+            + (f"; {note}" if note else "")
+            + (f"; first error {load.errors[0]}" if load.errors else ""),
+        )
+    )
+
+
+async def phase_reads(ctx: Context) -> None:
+    sizes = ctx.sizes
+    big = f"{API}/Datastreams({ctx.big_stream})/Observations"
+    await read_row(
+        ctx,
+        f"top 100 desc of a {sizes.big_rows:,}-row stream",
+        f"{big}?$top=100&$orderby=phenomenonTime desc",
+        sizes.reads,
+        2.0,
+    )
+    latest = "Observations($orderby=phenomenonTime desc;$top=1)"
+    expand = f"{API}/Things?$expand=Locations,Datastreams($expand={latest})"
+    await read_row(ctx, f"{THINGS} Things x 2 Datastreams, $expand latest", expand, sizes.reads, 10.0)
+    link = f"{big}?$top=1000"
+    async with aiohttp.ClientSession(ctx.base, headers=ctx.headers) as session:
+        for _ in range(49):
+            async with session.get(link) as resp:
+                link = (await resp.json())["@iot.nextLink"]
+    page50 = link[link.index(API) :]
+    await read_row(ctx, "page 50 via nextLinks, $top=1000", page50, sizes.reads // 2, 10.0)
+    total = await _count_all(ctx.dsn)
+    await read_row(
+        ctx,
+        f"Observations?$count=true, {total:,} rows",
+        f"{API}/Observations?$count=true",
+        sizes.counts,
+        None,
+        "count_mode exact (default); estimate: instant",
+    )
+
+
+async def _count_all(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM observations"))
+    finally:
+        await conn.close()
+
+
+async def settle(ctx: Context, name: str, idle: float = 0.05, limit: float = 60.0) -> None:
+    """Wait until the hub is idle (under 5 % of a core for half a second): notifications of the
+    previous phase may still be going out, and their CPU would be charged to this one."""
+    import psutil
+
+    hub = psutil.Process(ctx.hub_pid)
+    began = time.monotonic()
+    while time.monotonic() - began < limit:
+        before = sum(hub.cpu_times()[:2])
+        await asyncio.sleep(0.5)
+        if sum(hub.cpu_times()[:2]) - before < idle * 0.5:
+            return
+    ctx.notes.append(f"{name}: the hub was still busy {limit:.0f} s after the previous phase")
+
+
+async def profiled(ctx: Context, where: Path | None, name: str, phase: Callable[[], Awaitable[None]]) -> None:
+    """Run a phase, under py-spy (raw stacks to where/<name>.txt, a summary in the notes) if asked;
+    note the change notifications the hub dropped meanwhile (a full queue drops the oldest)."""
+    await settle(ctx, name)
+    dropped = await metric(ctx.base, DROPPED)
+    try:
+        await _profiled(ctx, where, name, phase)
+    finally:
+        dropped = await metric(ctx.base, DROPPED) - dropped
+        ctx.notes.append(f"{name}: {dropped:,.0f} change notifications dropped by the hub")
+
+
+async def _profiled(
+    ctx: Context, where: Path | None, name: str, phase: Callable[[], Awaitable[None]]
+) -> None:
+    if where is None:
+        await phase()
+        return
+    executable = Profiler.find()
+    if executable is None:
+        raise BenchError("--profile needs py-spy (pip install py-spy)")
+    os.makedirs(where, exist_ok=True)
+    profiler = Profiler(executable, ctx.hub_pid, where / f"{name}.txt")
+    await profiler.start()
+    try:
+        await phase()
+    finally:
+        ctx.notes.append(f"profile of {name} (py-spy, hub process):\n{await profiler.stop()}")
+
+
+# ---- the run -------------------------------------------------------------------------------------
+
+
+async def run(args: argparse.Namespace, tmp: Path) -> str:
+    sizes = QUICK if args.quick else FULL
+    check_loopback(args.dsn)
+    started = time.monotonic()
+    load_before = os.getloadavg()
+    broker, broker_port = start_broker(tmp)
+    hub: subprocess.Popen[bytes] | None = None
+    log = tmp / "hub.log"
+    try:
+        dsn = await fresh_database(args.dsn)
+        http_port = free_port()
+        env = hub_env(dsn, broker_port, http_port, {})
+        base = f"http://127.0.0.1:{http_port}"
+        say("starting twinhub serve (default settings) ...")
+        hub = await start_hub(env, tmp, base, log)
+        key = make_key(env, tmp)
+        headers = {"X-API-Key": key, "Content-Type": "application/json"}
+        streams = await create_things(base, headers)
+        ctx = Context(
+            base, dsn, broker_port, key, streams, streams[0], 0, sizes, hub.pid, broker_pid=broker.pid
+        )
+        # One Observation per stream first: the hub makes each stream's FeatureOfInterest then.
+        await hub_ingest(ctx, len(streams), publishers=1)
+        ctx.feature = await first_feature(dsn)
+        say("ceilings: raw COPY, naive pipeline, single-row INSERTs ...")
+        first = await last_id(dsn)
+        copy = await raw_copy(dsn, streams, ctx.feature, sizes.naive)
+        naive = naive_pipeline(dsn, broker_port, streams, ctx.feature, sizes.naive)
+        insert1 = await single_inserts(dsn, streams[1], ctx.feature, 1, 2.0)
+        insert16 = await single_inserts(dsn, streams[1], ctx.feature, 16, 2.0)
+        await delete_after(dsn, first)
+        say(f"loading {sizes.big_rows:,} rows into Datastream {ctx.big_stream} ...")
+        seconds = await load_big_stream(dsn, ctx.big_stream, ctx.feature, sizes.big_rows)
+        ctx.notes.append(
+            f"{sizes.big_rows:,}-row stream loaded set-based in {seconds:.1f} s (with VACUUM ANALYZE)"
+        )
+        phases: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+            ("ingest", lambda: phase_ingest(ctx, naive, copy)),
+            ("posts", lambda: phase_posts(ctx, insert1, insert16)),
+            ("creates", lambda: phase_create_observations(ctx, copy)),
+            ("reads", lambda: phase_reads(ctx)),
+        ]
+        for name, phase in phases:
+            if args.only and name not in args.only:
+                continue
+            say(f"hub: {name} ...")
+            await profiled(ctx, args.profile, name, phase)
+        if args.tuned:
+            stop_hub(hub)
+            tuned = dict(item.split("=", 1) for item in args.tuned)
+            say(f"tuned hub ({', '.join(args.tuned)}): write phases again ...")
+            hub = await start_hub(hub_env(dsn, broker_port, http_port, tuned), tmp, base, log)
+            ctx.hub_pid = hub.pid
+            for name, phase in phases[:3]:
+                if args.only and name not in args.only:
+                    continue
+                first = len(ctx.rows)
+                await profiled(ctx, args.profile, f"{name}-tuned", phase)
+                for row in ctx.rows[first:]:
+                    row.measure += f" [tuned: {', '.join(args.tuned)}]"
+    finally:
+        if hub is not None:
+            stop_hub(hub)
+        broker.terminate()
+        broker.wait(10)
+        if not args.keep:
+            await drop_database(args.dsn)
+        if args.hub_log and log.exists():
+            shutil.copyfile(log, args.hub_log)
+    ctx.notes += log_warnings(log)
+    return render(ctx, args, time.monotonic() - started, load_before)
+
+
+def log_warnings(log: Path, shown: int = 5) -> list[str]:
+    """The hub's warnings and errors (reconnects, dropped notifications), counted, the first quoted."""
+    if not log.exists():
+        return []
+    lines = [
+        line
+        for line in log.read_text(errors="replace").splitlines()
+        if " WARNING " in line or " ERROR " in line
+    ]
+    return [f"hub log: {len(lines)} warning/error lines", *(f"  `{line[:300]}`" for line in lines[:shown])]
+
+
+def render(ctx: Context, args: argparse.Namespace, elapsed: float, load_before: tuple[float, ...]) -> str:
+    load_after = os.getloadavg()
+    lines = [
+        f"# twinhub as deployed ({'quick' if args.quick else 'full'} run), "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        "",
+        "`twinhub serve`, default settings (only database URL, broker URL, HTTP host 127.0.0.1 and "
+        "port given): "
+        f"broker connected, notifications on, access log on. {os.cpu_count()} CPUs; load average "
+        f"{load_before[0]:.2f} before, {load_after[0]:.2f} after; {elapsed:.0f} s in all. Private mosquitto "
+        "(max_queued_messages 0), fresh database. Ceilings measured in this run on this machine.",
+        "",
+        "| measure | as deployed | ceiling (same run) | of ceiling | target | verdict | notes |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r.measure} | {r.hub} | {r.ceiling} | {r.ratio} | {r.target} | {r.verdict} | {r.note} |"
+        for r in ctx.rows
+    ]
+    lines += [""] + [f"- {note}" for note in ctx.notes]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a short run (~2 min): fewer rows and requests")
+    parser.add_argument(
+        "--dsn",
+        default=os.environ.get("TWINHUB_BENCH_DSN")
+        or os.environ.get("TWINHUB_TEST_DSN")
+        or "postgresql://postgres@127.0.0.1:5432/postgres",
+        help="maintenance database of a local PostgreSQL; the bench makes and drops its own",
+    )
+    parser.add_argument("--output", type=Path, help="also write the report to this file")
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--hub-log", type=Path, help="copy the hub's log (access log included) here")
+    parser.add_argument("--profile", type=Path, help="py-spy each hub phase; raw stacks into this directory")
+    parser.add_argument(
+        "--tuned",
+        action="append",
+        metavar="TWINHUB_X=VALUE",
+        help="after the default run, restart the hub with this setting (repeatable); measure writes again",
+    )
+    parser.add_argument(
+        "--only", type=lambda text: text.split(","), help="comma-separated phases: ingest,posts,creates,reads"
+    )
+    args = parser.parse_args(argv)
+    try:
+        with tempfile.TemporaryDirectory(prefix="twinhub-bench-") as tmp:
+            report = asyncio.run(run(args, Path(tmp)))
+    except BenchError as exc:
+        say(f"bench: {exc}")
+        return 1
+    print(report)
+    if args.output:
+        args.output.write_text(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
