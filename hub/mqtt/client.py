@@ -573,6 +573,9 @@ class MqttClient:
     # ---- reading ------------------------------------------------------------------------------
 
     def _on_data(self, data: bytes) -> None:
+        # Anything from the broker shows the connection is alive; under a stream of messages the
+        # PINGRESP can sit behind them in the broker's buffer (seen as reconnects by bench/deployed.py).
+        self._pong_due = False
         try:
             self._read(data)
         except wire.ProtocolError as error:

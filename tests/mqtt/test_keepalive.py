@@ -16,7 +16,7 @@ def client_with_records(monkeypatch: pytest.MonkeyPatch) -> tuple[MqttClient, li
     client = MqttClient(Settings(mqtt_url="mqtt://127.0.0.1:1883"), [], lambda messages: None)
     dropped: list[int] = []
     written: list[bytes] = []
-    monkeypatch.setattr(client, "_shut", lambda: dropped.append(1))
+    monkeypatch.setattr(client, "_abort", lambda: dropped.append(1))
     monkeypatch.setattr(client, "_write", written.append)
     return client, dropped, written
 
@@ -31,8 +31,10 @@ async def test_no_pingresp_while_reading_is_paused_keeps_the_connection(
         await asyncio.sleep(2.5)
         assert dropped == []
         assert len(written) >= 2  # it went on pinging
-        client._reading_paused = False  # reading again, and still no answer: now it is dead
-        await asyncio.sleep(1.2)
+        # Reading again, and still no answer: the next PINGREQ is owed a PINGRESP, and the period
+        # after it finds none: now it is dead.
+        client._reading_paused = False
+        await asyncio.sleep(2.2)
         assert dropped == [1]
     finally:
         task.cancel()
