@@ -48,9 +48,12 @@ def test_the_standby_is_a_base_backup_of_db_with_its_own_volume(compose: dict[st
     assert mounts["/var/lib/postgresql/data"]["type"] == "volume"
     assert mounts["/var/lib/postgresql/data"]["source"] != "pgdata"
     script = Path(mounts["/standby.sh"]["source"])
-    assert replica["entrypoint"] == ["/bin/sh", "/standby.sh"] and mounts["/standby.sh"]["read_only"] is True
+    assert replica["entrypoint"] == ["/bin/sh", "/standby.sh"]
+    assert mounts["/standby.sh"]["read_only"] is True
     text = script.read_text()
-    assert "pg_basebackup -h db" in text and " -R " in text and "exec postgres -c hot_standby=on" in text
+    assert "pg_basebackup -h db" in text
+    assert " -R " in text
+    assert "exec postgres -c hot_standby=on" in text
     # The primary allows the replication connection (its init script, run when db is created).
     init = {v["target"]: v for v in db["volumes"]}["/docker-entrypoint-initdb.d/allow-replication.sh"]
     assert "host replication twinhub all" in Path(init["source"]).read_text()
