@@ -39,6 +39,7 @@ SERVER_FAILURES: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,  # a connection the server dropped mid-protocol ("cannot switch to state")
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
     asyncpg.exceptions.AdminShutdownError,
