@@ -162,6 +162,9 @@ class ReplicaSet:
             replica.lag_seconds = replica.lag_bytes = None
             self._set(replica, NOT_STANDBY, "not in recovery: not a standby of database_url")
             return
+        if row["replay_lsn"] is None:  # in recovery but nothing replayed yet: not usable still
+            self._set(replica, UNKNOWN, "no WAL replayed yet")
+            return
         measured = self.lag(row["replay_lsn"], time.monotonic())
         replica.lag_seconds, replica.lag_bytes = measured if measured else (None, None)
         # Unknown lag (the primary never answered a sample) serves: nothing newer can be written.
