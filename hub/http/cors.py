@@ -18,7 +18,7 @@ from hub.http.errors import error_response
 READ_METHODS = ("GET", "OPTIONS")  # HEAD is not routed (405)
 WRITE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
 # Headers a browser script may read besides the CORS-safelisted ones.
-EXPOSED = ("ETag", "Last-Modified", "Location", "X-Request-Id", "Content-Encoding")
+EXPOSED = ("ETag", "Last-Modified", "Location", "X-Request-Id", "Content-Encoding", "TwinHub-Database")
 # Request headers viewers and clients send beyond the safelisted ones.
 ALLOWED_HEADERS = (
     "Content-Type",
