@@ -4,8 +4,9 @@
 With standbys, a read runs in one REPEATABLE READ READ ONLY transaction on one server, so
 everything it reads, the ETag change clock included, comes from one snapshot of one server. A
 standby that fails during the read (stopped, crashed, a recovery conflict) is skipped and the read
-runs again on the primary: the client never sees the failure. `TwinHub-Consistency: primary` asks for the primary (read your
-own writes); `TwinHub-Database` in the response says which server answered.
+runs again on the primary: the client never sees the failure. `TwinHub-Consistency: primary`
+asks for the primary (read your own writes); `TwinHub-Database` in the response says which server
+answered.
 """
 
 from __future__ import annotations
