@@ -11,13 +11,11 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from standby import Standby, StandbyUnavailable, make_standby, remove_standby
+from standby import CHECK_INTERVAL, MAX_LAG, Standby, StandbyUnavailable, make_standby, remove_standby
 
 from hub.config import Settings
 
 REQUIRED_VAR = "TWINHUB_TEST_REPLICATION"
-MAX_LAG = 1.5  # seconds: short, so the lag tests take seconds
-CHECK_INTERVAL = 0.1
 
 
 @pytest_asyncio.fixture(scope="module")

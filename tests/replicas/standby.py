@@ -25,6 +25,8 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 SLOT_PREFIX = "twinhub_test_standby_"
+MAX_LAG = 1.5  # seconds the tests' hubs let the standby lag: short, so the lag tests take seconds
+CHECK_INTERVAL = 0.1
 _DROP_SLOT = "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1"
 
 

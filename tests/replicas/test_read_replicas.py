@@ -11,8 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import MAX_LAG
-from standby import Standby
+from standby import MAX_LAG, Standby
 
 from hub.http.reads import CONSISTENCY, DATABASE
 
