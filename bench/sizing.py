@@ -24,6 +24,7 @@ import asyncio
 import os
 import random
 import re
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -327,6 +328,7 @@ def main() -> None:
     finally:
         broker.terminate()
         broker.wait()
+    shutil.rmtree(home)  # kept after a failure: the hub's log is in it
     print(report)
     if args.output:
         args.output.write_text(report)
