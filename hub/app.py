@@ -22,6 +22,7 @@ from hub.http.cors import cors_middleware
 from hub.http.errors import error_middleware
 from hub.http.live import LIVE, setup_live
 from hub.http.observe import add_metrics, observe_middleware
+from hub.http.reads import name_the_server, replica_context
 from hub.http.routes import add_routes
 from hub.http.security import GUARD, Guard, security_middleware
 from hub.ingest.group_commit import GroupCommit
@@ -74,6 +75,9 @@ def build_app(settings: Settings) -> web.Application:
 
     app.cleanup_ctx.append(database)
     app.cleanup_ctx.append(changes_context)
+    if settings.database_read_urls:
+        app.cleanup_ctx.append(replica_context(settings))  # hot standbys for reads (hub/http/reads.py)
+        app.on_response_prepare.append(name_the_server)
     setup_live(app)  # GET /live: server-sent events of every process's commits
     if settings.mqtt_url:
         app.cleanup_ctx.append(mqtt_context(settings))

@@ -71,6 +71,17 @@ class Settings(pydantic.BaseModel, frozen=True, extra="forbid"):
         None,
         description="PostgreSQL URL (postgresql://user:password@host:port/db); unset: embedded PostgreSQL.",
     )
+    database_read_urls: tuple[str, ...] = Field(
+        (),
+        description="Hot standbys of database_url that serve GETs (comma-separated in the environment); "
+        "empty: every read goes to database_url.",
+    )
+    max_replica_lag: float = Field(
+        5.0, gt=0, description="Seconds a standby may lag behind database_url before reads skip it."
+    )
+    replica_check_interval: float = Field(
+        1.0, gt=0, description="Seconds between measurements of each standby's replay lag."
+    )
     http_host: str = Field("127.0.0.1", description="Address the HTTP server listens on.")
     http_port: int = Field(8080, ge=1, le=65535, description="TCP port the HTTP server listens on.")
     base_url: str | None = Field(
@@ -300,6 +311,24 @@ class Settings(pydantic.BaseModel, frozen=True, extra="forbid"):
             raise ValueError(f"must be a URL starting with {_either(f'{s}://' for s in schemes)}")
         # Links are built as base_url + "/v1.1/...", so a trailing slash would double up.
         return value.rstrip("/") if info.field_name == "base_url" else value
+
+    @field_validator("database_read_urls", mode="before")
+    @classmethod
+    def _split_read_urls(cls, value: object) -> object:
+        if isinstance(value, str):  # TWINHUB_DATABASE_READ_URLS=postgresql://a/db,postgresql://b/db
+            return tuple(url.strip() for url in value.split(",") if url.strip())
+        return value
+
+    @field_validator("database_read_urls")
+    @classmethod
+    def _check_read_urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        schemes = _URL_SCHEMES["database_url"]
+        for url in value:
+            if urlsplit(url).scheme not in schemes:
+                raise ValueError(
+                    f"{redact_url(url)!r} must be a URL starting with {_either(f'{s}://' for s in schemes)}"
+                )
+        return value
 
     @field_validator("mqtt_public_urls", mode="before")
     @classmethod
@@ -559,6 +588,7 @@ class Settings(pydantic.BaseModel, frozen=True, extra="forbid"):
         for name in _URL_SCHEMES:
             if values[name] is not None:
                 values[name] = redact_url(values[name])
+        values["database_read_urls"] = tuple(redact_url(url) for url in self.database_read_urls)
         return values
 
     def __repr_args__(self) -> Any:
@@ -665,10 +695,19 @@ def _explain_order(ctx: Mapping[str, Any], sources: Mapping[str, str]) -> str:
 def _expectation(name: str) -> str:
     """Describe what a field accepts, from its type and bounds."""
     field = Settings.model_fields[name]
-    kinds = {int: "an integer", bool: "true or false", Path: "a directory path", str: "text"}
+    kinds = {
+        int: "an integer",
+        float: "a number",
+        bool: "true or false",
+        Path: "a directory path",
+        str: "text",
+    }
     kind = next((text for tp, text in kinds.items() if tp in (field.annotation, *get_args(field.annotation))))
     low = next((m.ge for m in field.metadata if isinstance(m, annotated_types.Ge)), None)
     high = next((m.le for m in field.metadata if isinstance(m, annotated_types.Le)), None)
+    above = next((m.gt for m in field.metadata if isinstance(m, annotated_types.Gt)), None)
+    if above is not None:  # the replica lag and check interval: seconds, more than 0
+        return f"must be {kind} greater than {above}"
     if low is not None and high is not None:
         return f"must be {kind} between {low} and {high}"
     if low is not None:
@@ -680,6 +719,9 @@ def _show(name: str, value: Any) -> str:
     """Quote a rejected value for an error message, masking URL passwords and cutting long ones."""
     if isinstance(value, str) and name in _URL_SCHEMES:
         value = redact_url(value)
+    if name == "database_read_urls":  # a comma-separated text, or a TOML list
+        parts = value.split(",") if isinstance(value, str) else value if isinstance(value, list) else []
+        value = ",".join(redact_url(str(part)) for part in parts) if parts else value
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 

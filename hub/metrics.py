@@ -28,6 +28,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from hub.ingest.writer import IngestStats
+from hub.store.replicas import ReplicaSet
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -98,6 +99,10 @@ class HubMetrics:
         """Report this database pool's size and use."""
         self.state.pool = pool
 
+    def watch_replicas(self, replicas: ReplicaSet) -> None:
+        """Report the read standbys' state, lag and reads."""
+        self.state.replicas = replicas
+
     def watch_ingest(self, stats: IngestStats) -> None:
         """Report these ingest counters and feed their batches into the histograms."""
         self.state.ingest = stats
@@ -115,6 +120,7 @@ class StateCollector(Collector):
         self.role, self.client_id = role, client_id
         self.pool: asyncpg.Pool | None = None
         self.ingest: IngestStats | None = None
+        self.replicas: ReplicaSet | None = None
 
     def collect(self) -> Iterable[Metric]:
         info = GaugeMetricFamily(
@@ -128,6 +134,8 @@ class StateCollector(Collector):
             yield from _pool_metrics(self.pool)
         if self.ingest is not None:
             yield from _ingest_metrics(self.ingest, time.monotonic())
+        if self.replicas is not None:
+            yield from _replica_metrics(self.replicas)
 
 
 def _gauge(name: str, text: str, value: float) -> GaugeMetricFamily:
@@ -143,6 +151,40 @@ def _pool_metrics(pool: asyncpg.Pool) -> Iterable[Metric]:
     yield _gauge("twinhub_db_pool_size", "Open connections of the database pool.", size)
     yield _gauge("twinhub_db_pool_in_use", "Pool connections lent out now.", size - pool.get_idle_size())
     yield _gauge("twinhub_db_pool_max", "Most connections the pool opens (db_pool_max).", pool.get_max_size())
+
+
+def _replica_metrics(replicas: ReplicaSet) -> Iterable[Metric]:
+    labels = ["replica"]
+    up = GaugeMetricFamily(
+        "twinhub_db_replica_usable",
+        "1 while reads may go to the standby (reachable, lag within max).",
+        labels=labels,
+    )
+    lag = GaugeMetricFamily(
+        "twinhub_db_replica_lag_seconds",
+        "Replay lag behind the primary, measured by WAL position.",
+        labels=labels,
+    )
+    lag_bytes = GaugeMetricFamily(
+        "twinhub_db_replica_lag_bytes", "WAL not yet replayed, in bytes.", labels=labels
+    )
+    reads = CounterMetricFamily(
+        "twinhub_db_reads", "Reads (GET, read-only $batch) answered, by server.", labels=["server"]
+    )
+    fallbacks = CounterMetricFamily(
+        "twinhub_db_replica_fallbacks",
+        "Reads that failed on the standby and were answered by the primary.",
+        labels=labels,
+    )
+    reads.add_metric(["primary"], replicas.primary_reads)
+    for replica in replicas.replicas:
+        up.add_metric([replica.name], int(replica.usable))
+        if replica.lag_seconds is not None and replica.lag_bytes is not None:
+            lag.add_metric([replica.name], replica.lag_seconds)
+            lag_bytes.add_metric([replica.name], replica.lag_bytes)
+        reads.add_metric([replica.name], replica.reads)
+        fallbacks.add_metric([replica.name], replica.fallbacks)
+    yield from (up, lag, lag_bytes, reads, fallbacks)
 
 
 def _ingest_metrics(stats: IngestStats, now: float) -> Iterable[Metric]:

@@ -29,7 +29,7 @@ from hub.errors import BadRequestError
 from hub.http.context import AppState
 from hub.http.errors import STATUS_BY_ERROR
 from hub.http.errors import _message as error_message
-from hub.http.exchange import JSON, JSON_PATCH, StaRequest, StaResponse
+from hub.http.exchange import JSON, JSON_PATCH, StaRequest, StaResponse, connection
 from hub.http.operations import dispatch
 from hub.store.write import Change
 
@@ -137,29 +137,46 @@ def _units(parts: list[Part]) -> list[list[Part]]:
     return units
 
 
+def reads_only(body: object) -> bool:
+    """Whether a batch only reads: every request a GET, none in an atomicity group (change set)."""
+    try:
+        parts = parse_batch(body)
+    except BadRequestError:  # run_batch reports it
+        return False
+    return all(part.method == "GET" and part.group is None for part in parts)
+
+
 async def run_batch(
-    state: AppState, body: object, base: str, authorize: Callable[[list[Part]], None] | None = None
+    state: AppState,
+    body: object,
+    base: str,
+    authorize: Callable[[list[Part]], None] | None = None,
+    conn: asyncpg.Connection | None = None,
 ) -> dict[str, Any]:
     """Execute a JSON batch; the {"responses": [...]} document. `authorize` sees all the requests
-    before any runs, and raises to refuse the batch."""
-    outcomes = await run_parts(state, parse_batch(body), base, authorize)
+    before any runs, and raises to refuse the batch; `conn`: run on it (a read-only snapshot)."""
+    outcomes = await run_parts(state, parse_batch(body), base, authorize, conn)
     return {"responses": [outcome.entry for outcome in outcomes]}
 
 
 async def run_parts(
-    state: AppState, parts: list[Part], base: str, authorize: Callable[[list[Part]], None] | None = None
+    state: AppState,
+    parts: list[Part],
+    base: str,
+    authorize: Callable[[list[Part]], None] | None = None,
+    conn: asyncpg.Connection | None = None,
 ) -> list[Outcome]:
     """Execute the requests of a batch of either form, in order; one Outcome per request."""
     if authorize is not None:
         authorize(parts)
     context = _Context(base)
     results: list[Outcome] = []
-    async with state.pool.acquire() as conn:
+    async with connection(state, conn) as db:
         for unit in _units(parts):
             if unit[0].group is None:
-                outcomes = [await _run(state, conn, unit[0], context)]
+                outcomes = [await _run(state, db, unit[0], context)]
             else:
-                outcomes = await _run_group(state, conn, unit, context)
+                outcomes = await _run_group(state, db, unit, context)
             for outcome in outcomes:
                 state.committed(outcome.changes)
                 results.append(outcome)

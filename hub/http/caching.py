@@ -45,10 +45,10 @@ def is_metadata_read(path: ResourcePath, query: Mapping[str, str]) -> bool:
     return not any(word in value.lower() for value in query.values() for word in _LIVE_WORDS)
 
 
-async def read_clock(pool: asyncpg.Pool, name: str = METADATA_CLOCK) -> datetime | None:
-    """The clock's last change (whole seconds), or None when nothing clocked was ever written."""
-    async with pool.acquire() as conn:
-        modified: datetime | None = await conn.fetchval(_CLOCK_SQL, name)
+async def read_clock(db: asyncpg.Pool | asyncpg.Connection, name: str = METADATA_CLOCK) -> datetime | None:
+    """The clock's last change (whole seconds), or None when nothing clocked was ever written.
+    Given the read's connection, on the server and in the snapshot the data comes from."""
+    modified: datetime | None = await db.fetchval(_CLOCK_SQL, name)
     return modified
 
 
@@ -125,7 +125,7 @@ def _not_modified_response(headers: Mapping[str, str]) -> web.Response:
 async def cached_read(
     request: web.Request,
     settings: Settings,
-    pool: asyncpg.Pool,
+    db: asyncpg.Pool | asyncpg.Connection,
     path: ResourcePath,
     base: str,
     read: Read,
@@ -135,7 +135,7 @@ async def cached_read(
     if is_metadata_read(path, request.query):
         # Clock first, data second: a write committed in between only makes the validators older
         # than the data (a needless 200 later), never newer (which would be a stale 304).
-        modified = await read_clock(pool)
+        modified = await read_clock(db)
         etag = clock_etag(modified, request, base, settings)
         headers = validator_headers(etag, modified, now, settings.cache_control_metadata)
         # `If-None-Match: *` asks whether the resource exists at all (§13.1.2): only the read knows.

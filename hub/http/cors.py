@@ -18,9 +18,16 @@ from hub.http.errors import error_response
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
 WRITE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
 # Headers a browser script may read besides the CORS-safelisted ones.
-EXPOSED = ("ETag", "Last-Modified", "Location", "X-Request-Id", "Content-Encoding")
+EXPOSED = ("ETag", "Last-Modified", "Location", "X-Request-Id", "Content-Encoding", "TwinHub-Database")
 # Request headers viewers and clients send beyond the safelisted ones.
-ALLOWED_HEADERS = ("Content-Type", "Authorization", "If-None-Match", "If-Modified-Since", "X-Request-Id")
+ALLOWED_HEADERS = (
+    "Content-Type",
+    "Authorization",
+    "If-None-Match",
+    "If-Modified-Since",
+    "X-Request-Id",
+    "TwinHub-Consistency",  # read-after-write from the primary (hub/http/reads.py)
+)
 
 
 def _allowed_origin(settings: Settings, origin: str | None) -> str | None:

@@ -7,17 +7,19 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import orjson
 from aiohttp import web
 
 from hub.auth.roles import ROLE_BY_METHOD, role_for
 from hub.errors import BadRequestError
-from hub.http.batch import Part, run_batch
+from hub.http.batch import Part, reads_only, run_batch
 from hub.http.batch_multipart import MULTIPART_MIXED, run_multipart
 from hub.http.caching import cached_read
 from hub.http.context import AppState, service_root
 from hub.http.exchange import JSON, JSON_PATCH, StaRequest, StaResponse
 from hub.http.operations import BATCH, action_of, dispatch
+from hub.http.reads import read_snapshot
 from hub.http.security import require
 from hub.query.path import parse_path
 from schemas.model import ENTITY_SETS
@@ -94,11 +96,15 @@ async def handle_request(request: web.Request) -> web.StreamResponse:
     path = None if action is not None else parse_path(tail)  # a bad path is a 404 before the body
     if path is not None and request.method in READS:
 
-        async def read() -> web.Response:
-            sta = StaRequest("GET", tail, request.query, base)
-            return to_web(await dispatch(state, sta))
+        async def answer(conn: asyncpg.Connection) -> web.Response:
+            async def read() -> web.Response:
+                sta = StaRequest("GET", tail, request.query, base)
+                return to_web(await dispatch(state, sta, conn))
 
-        return await cached_read(request, state.settings, state.pool, path, base, read)
+            return await cached_read(request, state.settings, conn, path, base, read)
+
+        # One snapshot on one server (a standby when usable): the change clock and the data agree.
+        return await read_snapshot(request, answer)
     body: Any = None
     content_type = JSON
     if request.method in BODY_TYPES:
@@ -129,6 +135,12 @@ async def _handle_batch(request: web.Request, state: AppState, base: str) -> web
             f'({{"requests": [...]}}, OData 4.01), not {request.content_type}'
         )
     body = await read_body(request)
+    if reads_only(body):  # GETs without change sets: one snapshot, on a standby when usable
+
+        async def answer(conn: asyncpg.Connection) -> web.Response:
+            return to_web(StaResponse(200, await run_batch(state, body, base, authorize, conn)))
+
+        return await read_snapshot(request, answer)
     return to_web(StaResponse(200, await run_batch(state, body, base, authorize)))
 
 

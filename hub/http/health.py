@@ -16,6 +16,7 @@ import orjson
 from aiohttp import web
 
 from hub.http.context import INGEST, AppState
+from hub.http.reads import READS
 from hub.ingest.writer import STALL_SECONDS, IngestStats
 
 __all__ = ["STALL_SECONDS", "handle_health", "handle_ready", "ingest_checks"]
@@ -51,6 +52,9 @@ async def handle_ready(request: web.Request) -> web.StreamResponse:
     state = AppState.of(request)
     checks: dict[str, Any] = {"database": await _database_ok(state)}
     ready = checks["database"]
+    replicas = request.app.get(READS)
+    if replicas is not None:  # informational: without a usable standby, reads go to the primary
+        checks["replicas"] = replicas.report()
     stats = request.app.get(INGEST)
     if stats is not None:
         checks.update(ingest_checks(stats, time.monotonic()))

@@ -27,13 +27,18 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 
 
 async def create_pool(
-    dsn: str, min_size: int = 2, max_size: int = 16, statement_timeout_ms: int = 0
+    dsn: str,
+    min_size: int = 2,
+    max_size: int = 16,
+    statement_timeout_ms: int = 0,
+    connect_timeout: float = 60.0,
 ) -> asyncpg.Pool:
-    """Open the pool every request and the ingest share."""
+    """Open the pool every request and the ingest share (or, with min_size 0, a standby's)."""
     pool: asyncpg.Pool = await asyncpg.create_pool(
         dsn,
         min_size=min_size,
         max_size=max_size,
+        timeout=connect_timeout,
         # A runaway $filter is cancelled by PostgreSQL itself, not left holding a connection.
         server_settings={
             "statement_timeout": str(statement_timeout_ms),

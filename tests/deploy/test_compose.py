@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +21,7 @@ def compose() -> dict[str, Any]:
 
 
 def test_services(compose: dict[str, Any]) -> None:
-    assert set(compose["services"]) == {*HUBS, "db", "broker"}
+    assert set(compose["services"]) == {*HUBS, "db", "db-replica", "broker"}
     assert compose["services"]["db"]["image"].startswith("postgis/postgis:")
 
 
@@ -32,6 +34,31 @@ def test_hub_settings_are_real_settings(compose: dict[str, Any], hub: str) -> No
     assert settings.database_url is not None
     assert settings.database_url.startswith("postgresql://twinhub:db-pw@db:5432/")
     assert settings.mqtt_url == f"mqtt://twinhub:{COMPOSE_ENV['HUB_MQTT_PASSWORD']}@broker:1883"
+    # Reads on the standby, as the same role of the same database.
+    (read_url,) = settings.database_read_urls
+    assert read_url == settings.database_url.replace("@db:", "@db-replica:")
+
+
+def test_the_standby_is_a_base_backup_of_db_with_its_own_volume(compose: dict[str, Any]) -> None:
+    db, replica = compose["services"]["db"], compose["services"]["db-replica"]
+    assert replica["image"] == db["image"]  # pg_basebackup needs the same major version
+    assert replica["depends_on"]["db"]["condition"] == "service_healthy"
+    assert replica["environment"]["PGPASSWORD"] == COMPOSE_ENV["DB_PASSWORD"]
+    mounts = {volume["target"]: volume for volume in replica["volumes"]}
+    assert mounts["/var/lib/postgresql/data"]["type"] == "volume"
+    assert mounts["/var/lib/postgresql/data"]["source"] != "pgdata"
+    script = Path(mounts["/standby.sh"]["source"])
+    assert replica["entrypoint"] == ["/bin/sh", "/standby.sh"]
+    assert mounts["/standby.sh"]["read_only"] is True
+    text = script.read_text()
+    assert "pg_basebackup -h db" in text
+    assert " -R " in text
+    assert "exec postgres -c hot_standby=on" in text
+    # The primary allows the replication connection (its init script, run when db is created).
+    init = {v["target"]: v for v in db["volumes"]}["/docker-entrypoint-initdb.d/allow-replication.sh"]
+    assert "host replication twinhub all" in Path(init["source"]).read_text()
+    syntax = subprocess.run(["sh", "-n", str(script)], capture_output=True, text=True, check=False)
+    assert syntax.returncode == 0, syntax.stderr
 
 
 def test_replicas_share_one_subscription_group_with_their_own_sessions(compose: dict[str, Any]) -> None:
@@ -57,7 +84,7 @@ def test_hubs_wait_for_a_healthy_database_and_broker(compose: dict[str, Any], hu
     assert service["read_only"] is True
 
 
-@pytest.mark.parametrize("service", ["db", "broker"])
+@pytest.mark.parametrize("service", ["db", "db-replica", "broker"])
 def test_dependencies_have_healthchecks(compose: dict[str, Any], service: str) -> None:
     assert compose["services"][service]["healthcheck"]["test"]
 
