@@ -79,6 +79,8 @@ def _shown(value: Any) -> str:
         # Lists whose items hold commas ($select forms) are ';'-separated in the environment.
         separator = ";" if any("," in str(item) for item in value) else ","
         return separator.join(map(str, value))
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # `5` s, as the environment takes it too
     return str(value)
 
 
