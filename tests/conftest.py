@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -170,6 +171,25 @@ def settings(db_dsn: str, tmp_path: Path) -> Settings:
     return Settings(
         database_url=db_dsn, data_dir=tmp_path / "data", migrate_on_start=False, auth_anonymous_write=True
     )
+
+
+# --- a private broker -------------------------------------------------------
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Any]:
+    """A private mosquitto for one test (tests/mqtt/mqtt_helpers.Broker), stopped after it."""
+    helpers = str(Path(__file__).parent / "mqtt")
+    if helpers not in sys.path:  # tests outside tests/mqtt (sta, ingest_adapters) use it too
+        sys.path.insert(0, helpers)
+    from mqtt_helpers import Broker
+
+    started = Broker(tmp_path / "broker")
+    started.start()
+    try:
+        yield started
+    finally:
+        started.stop()
 
 
 # --- HTTP -------------------------------------------------------------------

@@ -3,23 +3,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import asyncpg
-import pytest
 import pytest_asyncio
-from mqtt_helpers import Broker, make_pool
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    started = Broker(tmp_path / "broker")
-    started.start()
-    try:
-        yield started
-    finally:
-        started.stop()
+from mqtt_helpers import make_pool
 
 
 @pytest_asyncio.fixture

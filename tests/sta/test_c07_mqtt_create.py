@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +23,6 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "mqtt"))  # the private br
 from mqtt_helpers import Broker, Collector, hub_settings, publish_all, wait_for
 
 SUITE_TIME = "2015-03-01T02:40:00+02:00"
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    started = Broker(tmp_path / "broker")
-    started.start()
-    try:
-        yield started
-    finally:
-        started.stop()
 
 
 @pytest_asyncio.fixture

@@ -5,7 +5,7 @@ with `$select`, through a whole hub on a private mosquitto (docs/mqtt-subscripti
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +20,6 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "mqtt"))  # the private br
 from mqtt_helpers import Broker, Collector, hub_settings, wait_for
 
 TIME = "2026-12-07T13:00:00Z"
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    started = Broker(tmp_path / "broker")
-    started.start()
-    try:
-        yield started
-    finally:
-        started.stop()
 
 
 @pytest_asyncio.fixture
