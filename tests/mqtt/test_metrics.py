@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -159,12 +160,15 @@ async def test_an_ingest_worker_serves_its_own_metrics(clean_db: str, broker: Br
 
 
 def _two_free_ports() -> int:
-    """A port p with p and p + 1 free (for two workers' metrics)."""
-    for _ in range(50):
-        base = free_port()
-        with socket.socket() as probe:
+    """A port p with p and p + 1 free (for two workers' metrics), below Linux's ephemeral range
+    (32768-60999): a port from free_port() lies inside it, and an outgoing connection of the hub
+    (to PostgreSQL or the broker) could take it between this probe and the worker's bind."""
+    for _ in range(200):
+        base = random.randrange(20_000, 32_000)
+        with socket.socket() as first, socket.socket() as second:
             try:
-                probe.bind(("127.0.0.1", base + 1))
+                first.bind(("127.0.0.1", base))
+                second.bind(("127.0.0.1", base + 1))
             except OSError:
                 continue
         return base
