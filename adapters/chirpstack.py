@@ -94,7 +94,7 @@ def parse(message: Message, context: AdapterContext) -> list[Reading]:
             value.term.quantity,
             value.value,
             value.term.unit,
-            instant(moment),
+            instant(value.time or moment),
             stream=value.stream,
             result_time=event_time,
             parameters=parameters,

@@ -126,7 +126,18 @@ NOT_MEASURED = frozenset(
         *("meter_number", "meter_no", "serial_no", "server_id"),
     }
 )
-NOT_MEASURED_ENDINGS = ("_id", "_version", "_ver", "_status", "_mode", "_flag", "_type", "_alarm", "_unit")
+NOT_MEASURED_ENDINGS = (
+    "_id",
+    "_version",
+    "_ver",
+    "_status",
+    "_mode",
+    "_flag",
+    "_type",
+    "_alarm",
+    "_unit",
+    "_interval",
+)
 NOT_MEASURED_TOKENS = frozenset({"rssi", "snr", "fcnt", "is", "has", "firmware", "version", "alarm"})
 
 # Device-specific index levels (0-5, 1-6) that look like known keys but carry no unit.

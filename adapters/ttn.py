@@ -108,15 +108,17 @@ def _table_number(raw: Any, field: str) -> Any:
     return _number(raw, field)
 
 
-def _decoded(decoded: dict[str, Any], table: Table) -> list[Row]:
-    """Rows of the decoded_payload: the model's table first, the vocabulary for the rest."""
-    rows: list[Row] = []
+def _decoded(decoded: dict[str, Any], table: Table) -> list[tuple[Row, Any]]:
+    """(row, own time or None) of the decoded_payload: the model's table first, the vocabulary
+    (or a SenseCAP measurement list) for the rest."""
+    rows: list[tuple[Row, Any]] = []
     rest = {key: value for key, value in decoded.items() if key not in table}
     for key, raw in decoded.items():
         if key in table and raw is not None:
-            rows.append((*table[key], _table_number(raw, f"{DECODED}.{key}"), {}))
+            rows.append(((*table[key], _table_number(raw, f"{DECODED}.{key}"), {}), None))
     for value in codec.values(rest):
-        rows.append((value.term.quantity, value.term.unit, value.stream, value.value, {"path": value.path}))
+        row: Row = (value.term.quantity, value.term.unit, value.stream, value.value, {"path": value.path})
+        rows.append((row, value.time))
     return rows
 
 
@@ -139,9 +141,9 @@ def _readings(uplink: dict[str, Any], versions: dict[str, Any]) -> list[tuple[Ro
         raise _fail(DECODED, "missing (no payload formatter decoded the payload)")
     covered = {row[0] for row, _ in found}
     table = MODELS.get(str(versions.get("model_id", "")).lower(), {})
-    for row in _decoded(decoded or {}, table):
+    for row, own_time in _decoded(decoded or {}, table):
         if row[0] not in covered:
-            found.append((row, None))
+            found.append((row, own_time))
     return found
 
 
