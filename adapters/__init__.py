@@ -17,6 +17,7 @@ FAMILIES = (
     "chirpstack",
     "sensor_community",
     "shelly",
+    "shelly_gen1",
     "tasmota",
     "home_assistant",
     "telraam",

@@ -48,6 +48,7 @@ INGEST_TOPICS = [
     "application/3/device/00aa/event/up",
     "airrohr/esp8266-1/data",
     "shellypro3em-1/events/rpc",
+    "shellies/shellyem-AA8900/emeter/0/power",
     "tele/tasmota_1/SENSOR",
     "homeassistant/sensor/dev/temp/config",
     "zigbee2mqtt/kitchen",

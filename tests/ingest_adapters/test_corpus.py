@@ -39,7 +39,7 @@ def test_corpus_payload_gives_its_readings(case: Case) -> None:
 
 def test_every_family_has_ten_different_devices() -> None:
     families = Counter(case.family for case in CASES)
-    expected = {"ttn", "chirpstack", "tasmota", "home_assistant", "senml", "shelly"}
+    expected = {"ttn", "chirpstack", "tasmota", "home_assistant", "senml", "shelly", "shelly_gen1"}
     expected |= {"sensor_community", "telraam", "sta"}
     assert set(families) == expected
     assert all(count >= 10 for count in families.values()), families
