@@ -9,8 +9,10 @@ meter's own Thing: the usual OBIS-style names by the table (`Total_in`, `E_out`,
 each stream named by its key. Sensor blocks (`BME280`, `DS18B20-1`, `SHT3X`, `SCD30`, `SR04`,
 ...) through the field vocabulary, each value a stream `<block>/<key>` (a probe with an `Id`:
 `<type>:<Id>/<key>`, so that re-numbered probes keep their streams), temperatures in `TempUnit`,
-pressures in `PressureUnit`, speeds in `SpeedUnit`. Unknown numeric keys become quantity
-"value" with stream "<section>/<key>".
+pressures in `PressureUnit`, speeds in `SpeedUnit`. `ANALOG` and `COUNTER` name an input, not a
+sensor: `ANALOG.Temperature1` is a thermistor's temperature, `ANALOG.A0` a raw ADC reading,
+`COUNTER.C1` a pulse count. Unknown numeric keys become quantity "value" with stream
+"<section>/<key>".
 
 `Time` is device-local time without offset; it is read in `context.timezone` (an explicit
 offset, `SetOption52`, wins). Before NTP sync Tasmota reports 1970: such a time falls back to
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
@@ -75,6 +78,10 @@ BLOCK_UNITS: dict[tuple[str, str], str] = {
     ("VL53L0X", "Distance"): "mm",
     ("VL53L1X", "Distance"): "mm",
 }
+# Blocks whose name is a bus, not a sensor: their keys are not qualified by the block's name
+# (`ANALOG.Temperature1` is an NTC thermistor's temperature, not an analog voltage).
+UNQUALIFIED_BLOCKS = frozenset({"ANALOG", "COUNTER"})
+COUNTER_KEY = re.compile(r"C[0-9]+")  # COUNTER.C1: pulses counted on counter input 1
 # The unit settings of the document (SetOption8, PressureUnit, SpeedUnit) by dimension
 UNIT_SETTINGS = {"temperature": "TempUnit", "pressure": "PressureUnit", "speed": "SpeedUnit"}
 SETTING_UNITS: dict[str, str] = {
@@ -172,7 +179,10 @@ def _sensor(name: str, block: dict[str, Any], settings: dict[str, str]) -> list[
         measured = measurement(key, value)
         if measured is None:
             continue
-        if measured[0] is not UNKNOWN:  # the block qualifies a known key (a DS18B20 is a probe)
+        if kind == "COUNTER" and COUNTER_KEY.fullmatch(key) and measured[0] is UNKNOWN:
+            measured = Term("pulse_count", "{count}"), measured[1]
+        elif measured[0] is not UNKNOWN and kind not in UNQUALIFIED_BLOCKS:
+            # the block qualifies a known key (a DS18B20 is a probe)
             measured = measurement(f"{kind}_{key}", value) or measured
         found, number = measured
         if (kind, key) in BLOCK_UNITS:
