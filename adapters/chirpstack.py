@@ -9,14 +9,15 @@ read, unknown numeric keys become `value` readings named by their path. A latitu
 pair in `object` is the device's position. An event without `object` (no codec configured,
 only base64 `data`) is an error. pT is the best gateway's
 `gwTime`, else the event `time` (also the resultTime). `deduplicationId` and the best
-gateway's `rssi`/`snr` go into the parameters.
+gateway's `rssi`/`snr` go into the parameters. ChirpStack v3 events on the same topic are read
+too, mapped into this shape by adapters.chirpstack_v3.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from adapters import codec
+from adapters import chirpstack_v3, codec
 from adapters.base import Adapter, AdapterContext, Message, instant
 from adapters.fields import Fields
 from adapters.lorawan import NO_GATEWAY, Gateway, best_first
@@ -76,6 +77,8 @@ def _device(event: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 def parse(message: Message, context: AdapterContext) -> list[Reading]:
     """A ChirpStack v4 up event -> one reading per decoded `object` value."""
     event = _object(_decode(message.payload), "payload")
+    if chirpstack_v3.is_v3(event):
+        event = chirpstack_v3.as_v4(event)
     device, described = _device(event)
     if event.get("object") is None:
         raise _fail("object", "missing (no device-profile codec decoded the payload)")
