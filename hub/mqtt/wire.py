@@ -31,6 +31,15 @@ _BYTE_PROPS = frozenset({0x01, 0x17, 0x19, 0x24, 0x25, 0x28, 0x29, 0x2A})
 _U16_PROPS = frozenset({0x13, 0x21, 0x22, 0x23})
 _U32_PROPS = frozenset({0x02, 0x11, 0x18, 0x27})
 _VARINT_PROPS = frozenset({0x0B})
+# Receive Maximum, Topic Alias, Maximum Packet Size, Subscription Identifier: 0 is a protocol error
+_NONZERO_PROPS = frozenset({0x21, 0x23, 0x27, 0x0B})
+_CHECKED_NAMES = {
+    0x01: "Payload Format Indicator", 0x17: "Request Problem Information",
+    0x19: "Request Response Information", 0x24: "Maximum QoS", 0x25: "Retain Available",
+    0x28: "Wildcard Subscription Available", 0x29: "Subscription Identifier Available",
+    0x2A: "Shared Subscription Available", 0x21: "Receive Maximum", 0x23: "Topic Alias",
+    0x27: "Maximum Packet Size", 0x0B: "Subscription Identifier",
+}  # fmt: skip
 _STRING_PROPS = frozenset({0x03, 0x08, 0x12, 0x15, 0x1A, 0x1C, 0x1F})
 _BINARY_PROPS = frozenset({0x09, 0x16})
 USER_PROPERTY = 0x26
@@ -402,7 +411,19 @@ def read_properties(data: bytes, pos: int) -> tuple[dict[int, Any], int]:
         raise ProtocolError("property string is not UTF-8") from exc
     if pos != end:
         raise ProtocolError("property block overruns its length")
+    _check_values(props)
     return props, end
+
+
+def _check_values(props: dict[int, Any]) -> None:
+    """The values §2.2.2.2 forbids: a flag other than 0 or 1, a zero where zero means nothing."""
+    for ident in _BYTE_PROPS.intersection(props):
+        if props[ident] > 1:  # every one-byte property is a flag (Maximum QoS too: 0 or 1)
+            raise ProtocolError(f"{_CHECKED_NAMES[ident]} is {props[ident]}, not 0 or 1", PROTOCOL_ERROR)
+    for ident in _NONZERO_PROPS.intersection(props):
+        values = props[ident] if isinstance(props[ident], list) else [props[ident]]
+        if 0 in values:
+            raise ProtocolError(f"{_CHECKED_NAMES[ident]} is 0", PROTOCOL_ERROR)
 
 
 @dataclass(frozen=True)
