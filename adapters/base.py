@@ -61,6 +61,10 @@ class Message:
 Parse = Callable[[Message, AdapterContext], list[Reading]]
 
 
+def _nothing_remembered(topic_filter: str) -> bool:
+    return False
+
+
 @dataclass(frozen=True)
 class Adapter:
     """One payload family: its name, default topic filters and parse function."""
@@ -69,6 +73,10 @@ class Adapter:
     topics: tuple[str, ...]  # MQTT topic filters it listens on by default
     parse: Parse
     description: str
+    # Filters whose messages the adapter remembers (Home Assistant discovery configs): every
+    # ingest process must receive all of them, retained ones included, so they are subscribed
+    # outside the MQTT share group. A predicate, as operators may replace the default filters.
+    remembered: Callable[[str], bool] = _nothing_remembered
 
 
 def instant(moment: datetime) -> tuple[datetime, datetime]:

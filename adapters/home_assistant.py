@@ -184,4 +184,5 @@ ADAPTER = Adapter(
     topics=(f"{PREFIX}/+/+/config", f"{PREFIX}/+/+/+/config"),
     parse=parse,
     description="Home Assistant MQTT discovery configs and the state messages they describe",
+    remembered=lambda topic_filter: topic_filter.rsplit("/", 1)[-1] == "config",
 )

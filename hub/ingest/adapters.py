@@ -19,6 +19,7 @@ from adapters.base import Adapter, AdapterContext, AdapterError, Consumed
 from adapters.base import Message as AdapterMessage
 from hub.config import Settings
 from hub.ingest.dispatch import INVALID, NO_READINGS, Handler, IngestError, PendingObservation
+from hub.mqtt.topics import TopicFilter
 
 # Zigbee2MQTT and ESPHome publish most Home Assistant discovery configs; their state topics are
 # where the announced readings arrive, so they are listened to by default next to the discovery
@@ -60,7 +61,7 @@ def adapter_handler(
 
 
 def register_adapters(
-    register: Callable[[str, Handler], None],
+    register: Callable[[TopicFilter, Handler], None],
     settings: Settings,
     counts: Counter[tuple[str, str]] | None = None,
 ) -> list[str]:
@@ -76,6 +77,7 @@ def register_adapters(
         topics = settings.adapter_topics.get(name) or (*adapter.topics, *EXTRA_DEFAULT_TOPICS.get(name, ()))
         handler = adapter_handler(adapter, context, counts)
         for topic_filter in topics:
-            register(topic_filter, handler)
-            registered.append(f"{name}: {topic_filter}")
+            shared = not adapter.remembered(topic_filter)
+            register(TopicFilter(topic_filter, shared), handler)
+            registered.append(f"{name}: {topic_filter}" + ("" if shared else " (every process)"))
     return registered

@@ -695,11 +695,13 @@ class MqttClient:
         if not topics:
             self.subscribed = True
             return
-        # No Local keeps our own notifications on create topics from coming back (MQTT 5, unshared).
-        options = qos | (0x04 if self._v5 and not group else 0)
+        # No Local keeps our own notifications on create topics from coming back (MQTT 5, unshared:
+        # the spec forbids it on a shared subscription).
+        no_local = [0x04 if self._v5 and not (group and f.shared) else 0 for f in self.filters]
         packet_id = self._new_id()
         self._subscribe_ids.add(packet_id)
-        self._write(wire.subscribe(packet_id, self._level, [(topic, options) for topic in topics]))
+        entries = [(topic, qos | flag) for topic, flag in zip(topics, no_local, strict=True)]
+        self._write(wire.subscribe(packet_id, self._level, entries))
 
     def _on_suback(self, packet_id: int, codes: list[int]) -> None:
         if packet_id not in self._subscribe_ids:

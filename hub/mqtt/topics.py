@@ -21,9 +21,15 @@ class TopicError(ValueError):
 
 @dataclass(frozen=True)
 class TopicFilter:
-    """An MQTT topic filter such as `v1.1/+/Observations` or `sensors/#`."""
+    """An MQTT topic filter such as `v1.1/+/Observations` or `sensors/#`.
+
+    `shared`: subscribed in the share group, when there is one (each message reaches one member);
+    False for filters every member must receive whole (discovery configs: a config published
+    while the replicas run would otherwise reach one of them only; and MQTT 5 §4.8.2 lets a
+    broker withhold retained messages from shared subscriptions)."""
 
     text: str
+    shared: bool = True
 
     def __post_init__(self) -> None:
         levels = self.text.split("/")
@@ -46,7 +52,7 @@ class TopicFilter:
 
     def subscription(self, share_group: str | None) -> str:
         """The filter to subscribe to, as `$share/<group>/<filter>` in a share group."""
-        return f"$share/{share_group}/{self.text}" if share_group else self.text
+        return f"$share/{share_group}/{self.text}" if share_group and self.shared else self.text
 
 
 def _matches(pattern: tuple[str, ...], levels: tuple[str, ...]) -> bool:
