@@ -4,7 +4,8 @@
 Base fields (`bn`, `bt`, `bu`, `bv`, `bs`) apply to their record and every later one until
 replaced. The Thing is the base name without its trailing separator (`urn:dev:mac:…:` ->
 `urn:dev:mac:…`); a pack without `bn` names its device by the topic below `senml/`. The record
-name `n` picks the quantity (unknown names -> `value`) and is the stream. A resolved time
+name `n` picks the quantity (an unknown name: the quantity of its unit's dimension, else `value`)
+and is the stream. A resolved time
 below 2**28 is relative to the receive time. `s` (sum) is a cumulative counter: a sum of a
 power (`W`, RFC 8428: unit x seconds) becomes `W.h`, an energy-unit sum (`Wh`) stays as it is.
 `vb`/`vs`/`vd` give boolean/string results without unit.
@@ -20,7 +21,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from adapters.base import Adapter, AdapterContext, AdapterError, Message, instant
-from adapters.keys import term
+from adapters.keys import QUANTITY_OF_DIMENSION, term
+from adapters.units import DIMENSIONS
 from schemas.reading import Reading
 
 NAME = "senml"
@@ -232,6 +234,8 @@ def _record_readings(record: dict[str, Any], base: _Base, message: Message, at: 
     if value is not None:
         result, numeric = value
         unit = _unit(code, at) if numeric else None
+        if quantity == "value" and unit is not None:  # an unknown name: the unit tells the quantity
+            quantity = QUANTITY_OF_DIMENSION.get(DIMENSIONS.get(unit, ""), "value")
         readings.append(
             Reading(NAME, device, quantity, result, unit, moment, stream=_stream(measurement, quantity))
         )
