@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Builders of valid STA entity bodies and small HTTP helpers for the integration tests.
+"""Builders of valid STA entity bodies and small HTTP helpers for the integration tests (tests/sta and
+the other suites that speak STA over HTTP).
 
 Every builder returns a fresh dict that the hub accepts as-is; keyword arguments
 override or add members. `populate` creates the standard graph most tests start
@@ -151,6 +152,21 @@ def multi_datastream(
             body[nav] = ref(entity_id)
     body.update(extra)
     return body
+
+
+def deep_thing(name: str = "Weather station", observations: list[Json] | None = None) -> Json:
+    """A Thing with a new Location and a new Datastream (with a new Sensor and ObservedProperty) in one
+    deep insert; `observations` are created in the Datastream too."""
+    stream = datastream(
+        thing_id=None,
+        sensor_id=None,
+        observed_property_id=None,
+        Sensor=sensor(),
+        ObservedProperty=observed_property(),
+    )
+    if observations is not None:
+        stream["Observations"] = observations
+    return thing(name, Datastreams=[stream])
 
 
 def feature_of_interest(name: str = "Market square", geometry: Json | None = None, **extra: Any) -> Json:
