@@ -31,7 +31,6 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
@@ -41,6 +40,11 @@ import asyncpg
 import orjson
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:  # run as bench/core.py: make `bench` and `hub` importable
+    sys.path.insert(0, str(REPO_ROOT))
+
+from bench.harness import BenchError, check_loopback, wait_until_serving  # noqa: E402
+
 BENCH_DB = "twinhub_bench"
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 DSN_ENV = "TWINHUB_BENCH_DSN"
@@ -52,7 +56,6 @@ TARGET_GET_P50_MS = 3.0
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=60)
-SERVER_START_TIMEOUT = 60.0
 SERVER_STOP_TIMEOUT = 15.0
 ERROR_SAMPLES = 3
 T0 = datetime(2020, 1, 1, tzinfo=UTC)
@@ -269,10 +272,6 @@ async def warm_up(base: str, concurrency: int, spec: RequestSpec, expected: int,
 # ---- the hub process ---------------------------------------------------------------------------
 
 
-class BenchError(RuntimeError):
-    """The benchmark cannot go on; the message says why."""
-
-
 class Hub:
     """`python -m hub.cli serve` in a child process, its output in a log file."""
 
@@ -315,21 +314,8 @@ class Hub:
                 stdout=log,
                 stderr=log,
             )
-        deadline = time.monotonic() + SERVER_START_TIMEOUT
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
-            while time.monotonic() < deadline:
-                if self.proc.returncode is not None:
-                    raise BenchError(f"the hub exited with {self.proc.returncode}:\n{self.log_tail()}")
-                try:
-                    async with session.get(f"{self.base}{API}") as resp:
-                        if resp.status == 200:
-                            return
-                except (aiohttp.ClientError, TimeoutError):
-                    pass
-                await asyncio.sleep(0.1)
-        raise BenchError(
-            f"the hub did not answer {API} within {SERVER_START_TIMEOUT:.0f} s:\n{self.log_tail()}"
-        )
+        proc = self.proc
+        await wait_until_serving(self.base, lambda: proc.returncode, self.log_tail)
 
     async def stop(self) -> None:
         if self.proc is None or self.proc.returncode is not None:
@@ -470,21 +456,6 @@ def bench_dsn(maintenance_dsn: str) -> str:
     """The maintenance DSN with the benchmark database instead of its own."""
     parts = urlsplit(maintenance_dsn)
     return urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
-
-
-def check_loopback(dsn: str) -> None:
-    """Refuse to create and drop a database anywhere but on this machine."""
-    parts = urlsplit(dsn)
-    hosts = [parts.hostname or ""] + [v for k, v in parse_qsl(parts.query) if k == "host"]
-    for host in hosts:
-        if host in ("", "localhost") or host.startswith("/"):
-            continue
-        try:
-            if ip_address(host).is_loopback:
-                continue
-        except ValueError:
-            pass
-        raise BenchError(f"--dsn must point at a loopback address or a local socket, not {host!r}")
 
 
 async def create_database(maintenance_dsn: str) -> tuple[str, str]:
