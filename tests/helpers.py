@@ -17,11 +17,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import asyncpg
-from dbutil import create_database, drop_database
+from dbutil import migrated_database
 
 from hub.config import Settings
-from hub.store.migrate import apply_migrations
 
 Json = dict[str, Any]
 
@@ -322,16 +320,8 @@ async def hub_on_new_database(pg_dsn: str, data_dir: Path, **overrides: Any) -> 
 
     from hub.app import build_app
 
-    dsn = await create_database(pg_dsn, "twinhub_shared")
-    try:
-        conn = await asyncpg.connect(dsn)
-        try:
-            await apply_migrations(conn)
-        finally:
-            await conn.close()
+    async with migrated_database(pg_dsn, "twinhub_shared") as dsn:
         values = {"auth_anonymous_write": True, **overrides}  # the fixtures fill the database over HTTP
         settings = Settings(database_url=dsn, data_dir=data_dir, migrate_on_start=False, **values)
         async with TestClient(TestServer(build_app(settings))) as test_client:
             yield test_client
-    finally:
-        await drop_database(pg_dsn, dsn)
