@@ -43,7 +43,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:  # run as bench/core.py: make `bench` and `hub` importable
     sys.path.insert(0, str(REPO_ROOT))
 
-from bench.harness import BenchError, check_loopback, wait_until_serving  # noqa: E402
+from bench.harness import BenchError, Serve, check_loopback  # noqa: E402
 
 BENCH_DB = "twinhub_bench"
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -56,7 +56,6 @@ TARGET_GET_P50_MS = 3.0
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=60)
-SERVER_STOP_TIMEOUT = 15.0
 ERROR_SAMPLES = 3
 T0 = datetime(2020, 1, 1, tzinfo=UTC)
 
@@ -272,66 +271,14 @@ async def warm_up(base: str, concurrency: int, spec: RequestSpec, expected: int,
 # ---- the hub process ---------------------------------------------------------------------------
 
 
-class Hub:
-    """`python -m hub.cli serve` in a child process, its output in a log file."""
+class Hub(Serve):
+    """`twinhub serve` in a child process (harness.Serve), its output in a log file. Unlike the
+    deployed bench's hub, other TWINHUB_* variables of the environment (not TWINHUB_CONFIG) pass on,
+    and writes need no key: the figures are of the write path, not of auth."""
 
     def __init__(self, dsn: str, port: int, log_level: str, log_path: Path) -> None:
-        self.dsn = dsn
-        self.port = port
-        self.log_level = log_level
-        self.log_path = log_path
-        self.proc: asyncio.subprocess.Process | None = None
-
-    @property
-    def base(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    async def start(self) -> None:
-        env = dict(os.environ)
-        env.pop("TWINHUB_CONFIG", None)  # only the variables below configure the benchmarked hub
-        env.update(
-            TWINHUB_DATABASE_URL=self.dsn,
-            TWINHUB_HTTP_HOST=HOST,
-            TWINHUB_HTTP_PORT=str(self.port),
-            TWINHUB_LOG_LEVEL=self.log_level,
-            TWINHUB_AUTH_ANONYMOUS_WRITE="true",  # the figures are of the write path, not of auth
-            PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
-        )
-        with self.log_path.open("wb") as log:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "hub.cli",
-                "serve",
-                cwd=REPO_ROOT,
-                env=env,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-            )
-        proc = self.proc
-        await wait_until_serving(self.base, lambda: proc.returncode, self.log_tail)
-
-    async def stop(self) -> None:
-        if self.proc is None or self.proc.returncode is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(self.proc.wait(), SERVER_STOP_TIMEOUT)
-        except TimeoutError:
-            self.proc.kill()
-            await self.proc.wait()
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        extra = {"TWINHUB_LOG_LEVEL": log_level, "TWINHUB_AUTH_ANONYMOUS_WRITE": "true"}
+        super().__init__(dsn, None, REPO_ROOT, log_path, port=port, extra=extra, inherit=True)
 
 
 class Profiler:
@@ -710,7 +657,7 @@ async def benchmark(args: argparse.Namespace, report: Report) -> None:
     )
     hub = Hub(dsn, args.port or _free_port(), args.server_log_level, Path(args.workdir) / "hub.log")
     try:
-        say(f"starting the hub on {hub.base} (database {BENCH_DB}; log {hub.log_path})")
+        say(f"starting the hub on {hub.base} (database {BENCH_DB}; log {hub.log})")
         t0 = time.perf_counter()
         await hub.start()
         meter = CpuMeter(hub.pid)
@@ -784,9 +731,9 @@ async def benchmark(args: argparse.Namespace, report: Report) -> None:
         report.phases.append(phase)
         say(describe(phase))
     finally:
-        await hub.stop()
+        hub.stop()
         if hub.proc is not None and hub.proc.returncode not in (0, None, -signal.SIGTERM):
-            say(f"the hub exited with {hub.proc.returncode}:\n{hub.log_tail()}")
+            say(f"the hub exited with {hub.proc.returncode}:\n{hub.tail()}")
         if args.keep:
             say(f"kept database {BENCH_DB}")
         else:

@@ -198,7 +198,8 @@ class Serve:
     """`twinhub serve` in a child process, started the way a user starts it.
 
     The environment holds no TWINHUB_* variable but the database URL, the broker URL (when there is
-    a broker), the HTTP host (loopback) and port, and `extra`: every other setting is its default.
+    a broker), the HTTP host (loopback) and port, and `extra`: every other setting is its default
+    (`inherit`: the environment's other TWINHUB_* variables, but TWINHUB_CONFIG, pass on too).
     Its output (the access log included) goes to `log`; `start` returns once /v1.1 answers."""
 
     def __init__(
@@ -210,10 +211,12 @@ class Serve:
         *,
         port: int | None = None,
         extra: Mapping[str, str] | None = None,
+        inherit: bool = False,
     ) -> None:
         self.port = port or free_port()
         self.cwd, self.log = cwd, log
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("TWINHUB_")}
+        dropped = "TWINHUB_CONFIG" if inherit else "TWINHUB_"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
         self.env.update(
             TWINHUB_DATABASE_URL=dsn,
             TWINHUB_HTTP_HOST=HOST,  # loopback only
