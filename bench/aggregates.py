@@ -4,9 +4,10 @@
     .venv/bin/python bench/aggregates.py [--dsn postgresql://postgres@127.0.0.1:5432/postgres]
         [--requests 40] [--dense-streams 1] [--keep]
 
-1. Creates the database `twinhub_bench_agg` (dropping a leftover), starts `python -m hub.cli serve`
-   in a child process with default settings (migrations on start; the local broker when
-   127.0.0.1:1883 answers), and creates one Thing with ten Datastreams over HTTP.
+1. Creates the database `twinhub_bench_agg` (dropping a leftover), starts `twinhub serve` in a
+   child process as bench/harness.py does for every bench (default settings but the access log
+   off and anonymous writes; migrations on start; a private mosquitto when one is installed), and
+   creates one Thing with ten Datastreams over HTTP.
 2. Loads one year of one-minute data (525,600 rows) into `--dense-streams` Datastreams and one
    year of 15-minute data into the others (the ten-stream query reads daily rollups, whose size
    does not depend on the raw density), then builds their rollups with hub.store.rollups.recompute.
@@ -16,8 +17,7 @@
 4. Ingest: the batch INSERT statement of the ingest writer (1,000 rows per batch, one
    transaction each) with the rollup CTEs and without them, alternating batch by batch on one
    connection (median rows/s of each); and HTTP CreateObservations with rollups, 1,000 rows per POST.
-Prints a markdown report. Self-contained: it uses no other bench module, so it can move onto the
-shared harness later.
+Prints a markdown report.
 """
 
 from __future__ import annotations
@@ -25,27 +25,38 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
-import socket
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 import aiohttp
 import asyncpg
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hub.store import observations, rollups  # noqa: E402
+from bench.harness import (
+    API,
+    BenchError,
+    Broker,
+    Serve,
+    check_loopback,
+    drop_database,
+    fresh_database,
+    iso,
+    mosquitto,
+)
+from hub.store import observations, rollups
 
 DB = "twinhub_bench_agg"
-HOST = "127.0.0.1"
+# The settings this bench has always run the hub with beside the defaults: no access log (WARNING),
+# anonymous writes (it creates its Thing and Observations without a key).
+SETTINGS = {"TWINHUB_LOG_LEVEL": "WARNING", "TWINHUB_AUTH_ANONYMOUS_WRITE": "true"}
 YEAR_START = datetime(2025, 1, 1, tzinfo=UTC)
 MINUTES_PER_YEAR = 525_600
 TARGETS = {  # name -> p50 target in ms
@@ -54,10 +65,6 @@ TARGETS = {  # name -> p50 target in ms
     "15-minute mean/min/max, 1 stream, 1 day, raw (96 rows)": 10,
     "daily mean/min/max, 10 streams, 1 year (3,650 rows)": 50,
 }
-
-
-def iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
 
 
 def apply_query(bucket: str, low: datetime, high: datetime, where: str = "", by_stream: bool = False) -> str:
@@ -75,66 +82,6 @@ SELECT {by} date_bin($4::interval, phenomenon_time_start, '2000-01-03Z') AS b,
        avg(result_number), min(result_number), max(result_number)
 FROM observations WHERE datastream_id = ANY($1::bigint[]) AND phenomenon_time_start >= $2
   AND phenomenon_time_start < $3 GROUP BY {group} ORDER BY {group}"""
-
-
-class Hub:
-    """`python -m hub.cli serve` as a user starts it, in a child process."""
-
-    def __init__(self, dsn: str, port: int, mqtt: str | None) -> None:
-        self.dsn, self.port, self.mqtt = dsn, port, mqtt
-        self.proc: asyncio.subprocess.Process | None = None
-        self.log = Path(os.environ.get("TMPDIR", "/tmp")) / f"twinhub-bench-agg-{os.getpid()}.log"
-
-    @property
-    def base(self) -> str:
-        return f"http://{HOST}:{self.port}/v1.1"
-
-    async def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TWINHUB_")}
-        env.update(
-            TWINHUB_DATABASE_URL=self.dsn,
-            TWINHUB_HTTP_HOST=HOST,
-            TWINHUB_HTTP_PORT=str(self.port),
-            TWINHUB_LOG_LEVEL="WARNING",
-            TWINHUB_AUTH_ANONYMOUS_WRITE="true",
-        )
-        if self.mqtt:
-            env["TWINHUB_MQTT_URL"] = self.mqtt
-        with self.log.open("wb") as log:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "hub.cli", "serve", cwd=REPO, env=env, stdout=log, stderr=log
-            )
-        async with aiohttp.ClientSession() as session:
-            for _ in range(600):
-                if self.proc.returncode is not None:
-                    raise SystemExit(f"the hub exited:\n{self.log.read_text()[-2000:]}")
-                try:
-                    async with session.get(self.base) as response:
-                        if response.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise SystemExit("the hub did not start within 60 s")
-
-    async def stop(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-            await self.proc.wait()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-def broker_url() -> str | None:
-    try:
-        with socket.create_connection((HOST, 1883), timeout=1):
-            return f"mqtt://{HOST}:1883"
-    except OSError:
-        return None
 
 
 async def make_thing(session: aiohttp.ClientSession, base: str, streams: int) -> tuple[int, list[int]]:
@@ -353,47 +300,63 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--dsn", default=os.environ.get("TWINHUB_BENCH_DSN", f"postgresql://postgres@{HOST}:5432/postgres")
+        "--dsn", default=os.environ.get("TWINHUB_BENCH_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
     )
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--dense-streams", type=int, default=1)
     parser.add_argument("--ingest-rounds", type=int, default=4)
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = parser.parse_args()
-    parts = urlsplit(args.dsn)
-    if parts.hostname not in (None, "", "localhost", HOST, "::1"):
-        raise SystemExit("--dsn must point at this machine: the benchmark drops and creates a database")
-    admin = await asyncpg.connect(args.dsn)
-    await admin.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-    await admin.execute(f"CREATE DATABASE {DB}")
-    dsn = urlunsplit(parts._replace(path=f"/{DB}"))
-    hub = Hub(dsn, free_port(), broker_url())
     try:
+        check_loopback(args.dsn)
+        with tempfile.TemporaryDirectory(prefix="twinhub-bench-agg-") as tmp:
+            report = await run(args, Path(tmp))
+    except BenchError as exc:
+        raise SystemExit(f"bench: {exc}") from None
+    print(report)
+
+
+async def run(args: argparse.Namespace, home: Path) -> str:
+    """Every phase against one hub on a fresh database; the report."""
+    broker = Broker(home) if mosquitto() else None
+    hub: Serve | None = None
+    try:
+        dsn = await fresh_database(args.dsn, DB)
+        hub = Serve(dsn, broker.url if broker else None, home, home / "hub.log", extra=SETTINGS)
         await hub.start()
+        base = f"{hub.base}{API}"
         async with aiohttp.ClientSession() as session:
-            thing, streams = await make_thing(session, hub.base, 10)
+            thing, streams = await make_thing(session, base, 10)
         loaded = await load(dsn, streams, args.dense_streams)
         load_avg = os.getloadavg()
-        rows = await queries(hub.base, dsn, thing, streams, args.requests)
-        ingest_rows = await ingest(hub.base, dsn, streams[-1], args.ingest_rounds)
+        rows = await queries(base, dsn, thing, streams, args.requests)
+        ingest_rows = await ingest(base, dsn, streams[-1], args.ingest_rounds)
     finally:
-        await hub.stop()
+        if hub is not None:
+            hub.stop()
+        if broker is not None:
+            broker.stop()
         if not args.keep:
-            await admin.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-        await admin.close()
-    print(f"# Aggregates benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n")
-    print(f"`twinhub serve` (defaults, broker {'connected' if hub.mqtt else 'not found'}), "
-          f"{args.dense_streams} stream(s) of one-minute data and {10 - args.dense_streams} of 15-minute "
-          f"data for 2025, loaded with rollups in {loaded:.0f} s; load average {load_avg[0]:.1f} "
-          "(a shared 2-core machine: noisy, compare with the ceilings of the same run).\n")  # fmt: skip
-    print(
-        table(
-            ["request", "HTTP p50 ms", "HTTP p95 ms", "target p50", "hub's SQL p50 ms", "raw SQL p50 ms"],
-            rows,
-        )
+            await drop_database(args.dsn, DB)
+    broker_state = "connected" if broker else "not found"
+    intro = (
+        f"`twinhub serve` (defaults, broker {broker_state}), {args.dense_streams} stream(s) of one-minute "
+        f"data and {10 - args.dense_streams} of 15-minute data for 2025, loaded with rollups in "
+        f"{loaded:.0f} s; load average {load_avg[0]:.1f} (a shared 2-core machine: noisy, compare with "
+        "the ceilings of the same run)."
     )
-    print()
-    print(table(["ingest", "rows/s (median)", "relative"], ingest_rows))
+    header = ["request", "HTTP p50 ms", "HTTP p95 ms", "target p50", "hub's SQL p50 ms", "raw SQL p50 ms"]
+    return "\n".join(
+        [
+            f"# Aggregates benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+            "",
+            intro,
+            "",
+            table(header, rows),
+            "",
+            table(["ingest", "rows/s (median)", "relative"], ingest_rows),
+        ]
+    )
 
 
 if __name__ == "__main__":

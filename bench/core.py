@@ -31,7 +31,6 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
@@ -41,6 +40,11 @@ import asyncpg
 import orjson
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:  # run as bench/core.py: make `bench` and `hub` importable
+    sys.path.insert(0, str(REPO_ROOT))
+
+from bench.harness import BenchError, Serve, check_loopback  # noqa: E402
+
 BENCH_DB = "twinhub_bench"
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 DSN_ENV = "TWINHUB_BENCH_DSN"
@@ -52,8 +56,6 @@ TARGET_GET_P50_MS = 3.0
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=60)
-SERVER_START_TIMEOUT = 60.0
-SERVER_STOP_TIMEOUT = 15.0
 ERROR_SAMPLES = 3
 T0 = datetime(2020, 1, 1, tzinfo=UTC)
 
@@ -269,83 +271,14 @@ async def warm_up(base: str, concurrency: int, spec: RequestSpec, expected: int,
 # ---- the hub process ---------------------------------------------------------------------------
 
 
-class BenchError(RuntimeError):
-    """The benchmark cannot go on; the message says why."""
-
-
-class Hub:
-    """`python -m hub.cli serve` in a child process, its output in a log file."""
+class Hub(Serve):
+    """`twinhub serve` in a child process (harness.Serve), its output in a log file. Unlike the
+    deployed bench's hub, other TWINHUB_* variables of the environment (not TWINHUB_CONFIG) pass on,
+    and writes need no key: the figures are of the write path, not of auth."""
 
     def __init__(self, dsn: str, port: int, log_level: str, log_path: Path) -> None:
-        self.dsn = dsn
-        self.port = port
-        self.log_level = log_level
-        self.log_path = log_path
-        self.proc: asyncio.subprocess.Process | None = None
-
-    @property
-    def base(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    async def start(self) -> None:
-        env = dict(os.environ)
-        env.pop("TWINHUB_CONFIG", None)  # only the variables below configure the benchmarked hub
-        env.update(
-            TWINHUB_DATABASE_URL=self.dsn,
-            TWINHUB_HTTP_HOST=HOST,
-            TWINHUB_HTTP_PORT=str(self.port),
-            TWINHUB_LOG_LEVEL=self.log_level,
-            TWINHUB_AUTH_ANONYMOUS_WRITE="true",  # the figures are of the write path, not of auth
-            PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
-        )
-        with self.log_path.open("wb") as log:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "hub.cli",
-                "serve",
-                cwd=REPO_ROOT,
-                env=env,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-            )
-        deadline = time.monotonic() + SERVER_START_TIMEOUT
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
-            while time.monotonic() < deadline:
-                if self.proc.returncode is not None:
-                    raise BenchError(f"the hub exited with {self.proc.returncode}:\n{self.log_tail()}")
-                try:
-                    async with session.get(f"{self.base}{API}") as resp:
-                        if resp.status == 200:
-                            return
-                except (aiohttp.ClientError, TimeoutError):
-                    pass
-                await asyncio.sleep(0.1)
-        raise BenchError(
-            f"the hub did not answer {API} within {SERVER_START_TIMEOUT:.0f} s:\n{self.log_tail()}"
-        )
-
-    async def stop(self) -> None:
-        if self.proc is None or self.proc.returncode is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(self.proc.wait(), SERVER_STOP_TIMEOUT)
-        except TimeoutError:
-            self.proc.kill()
-            await self.proc.wait()
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        extra = {"TWINHUB_LOG_LEVEL": log_level, "TWINHUB_AUTH_ANONYMOUS_WRITE": "true"}
+        super().__init__(dsn, None, REPO_ROOT, log_path, port=port, extra=extra, inherit=True)
 
 
 class Profiler:
@@ -470,21 +403,6 @@ def bench_dsn(maintenance_dsn: str) -> str:
     """The maintenance DSN with the benchmark database instead of its own."""
     parts = urlsplit(maintenance_dsn)
     return urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
-
-
-def check_loopback(dsn: str) -> None:
-    """Refuse to create and drop a database anywhere but on this machine."""
-    parts = urlsplit(dsn)
-    hosts = [parts.hostname or ""] + [v for k, v in parse_qsl(parts.query) if k == "host"]
-    for host in hosts:
-        if host in ("", "localhost") or host.startswith("/"):
-            continue
-        try:
-            if ip_address(host).is_loopback:
-                continue
-        except ValueError:
-            pass
-        raise BenchError(f"--dsn must point at a loopback address or a local socket, not {host!r}")
 
 
 async def create_database(maintenance_dsn: str) -> tuple[str, str]:
@@ -739,7 +657,7 @@ async def benchmark(args: argparse.Namespace, report: Report) -> None:
     )
     hub = Hub(dsn, args.port or _free_port(), args.server_log_level, Path(args.workdir) / "hub.log")
     try:
-        say(f"starting the hub on {hub.base} (database {BENCH_DB}; log {hub.log_path})")
+        say(f"starting the hub on {hub.base} (database {BENCH_DB}; log {hub.log})")
         t0 = time.perf_counter()
         await hub.start()
         meter = CpuMeter(hub.pid)
@@ -813,9 +731,9 @@ async def benchmark(args: argparse.Namespace, report: Report) -> None:
         report.phases.append(phase)
         say(describe(phase))
     finally:
-        await hub.stop()
+        hub.stop()
         if hub.proc is not None and hub.proc.returncode not in (0, None, -signal.SIGTERM):
-            say(f"the hub exited with {hub.proc.returncode}:\n{hub.log_tail()}")
+            say(f"the hub exited with {hub.proc.returncode}:\n{hub.tail()}")
         if args.keep:
             say(f"kept database {BENCH_DB}")
         else:

@@ -22,11 +22,7 @@ import argparse
 import asyncio
 import multiprocessing as mp
 import os
-import resource
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl
 
 import aiohttp
 import asyncpg
@@ -44,24 +40,30 @@ import orjson
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from bench.core import BenchError, Profiler, check_loopback  # noqa: E402
-from hub.mqtt import wire  # noqa: E402
+from bench.core import Profiler  # noqa: E402
+from bench.harness import (  # noqa: E402
+    API,
+    IDLE_TIMEOUT,
+    PHASE_TIMEOUT,
+    BenchError,
+    Broker,
+    Cpu,
+    Serve,
+    check_loopback,
+    copy_rows,
+    drop_database,
+    fresh_database,
+    iso,
+    metric,
+    naive_pipeline,
+    process_cpu,
+    publish,
+    say,
+)
 
 DB_NAME = "twinhub_bench_deployed"
-API = "/v1.1"
 DROPPED = "twinhub_mqtt_notifications_dropped_total"
 THINGS = 50  # x 2 Datastreams: the ingest streams, and the $expand shape
-BROKER_CONF = "listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n"
-OBS_COLUMNS = [
-    "phenomenon_time_start",
-    "phenomenon_time_end",
-    "result",
-    "datastream_id",
-    "feature_of_interest_id",
-]
-START_TIMEOUT = 60.0
-IDLE_TIMEOUT = 20.0  # a load phase that sees no progress for this long stops
-PHASE_TIMEOUT = 180.0  # and none runs longer than this
 
 
 @dataclass(frozen=True)
@@ -115,24 +117,11 @@ class Context:
 
     def broker_cpu(self) -> float:
         """CPU seconds mosquitto has used so far (notifications cost the broker too)."""
-        import psutil
-
-        times = psutil.Process(self.broker_pid).cpu_times()
-        return float(times.user + times.system)
+        return process_cpu(self.broker_pid)
 
     @property
     def headers(self) -> dict[str, str]:
         return {"X-API-Key": self.key, "Content-Type": "application/json"}
-
-
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def pct(values: Sequence[float], q: float) -> float:
@@ -141,163 +130,6 @@ def pct(values: Sequence[float], q: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))]
-
-
-def iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
-
-
-# ---- CPU -----------------------------------------------------------------------------------------
-
-
-class Cpu:
-    """CPU seconds of the hub process and busy seconds of the whole machine."""
-
-    def __init__(self, pid: int) -> None:
-        import psutil
-
-        self.psutil = psutil
-        self.hub = psutil.Process(pid)
-
-    def sample(self) -> tuple[float, float, float]:
-        times = self.hub.cpu_times()
-        machine = self.psutil.cpu_times()
-        idle = ("idle", "iowait", "steal", "guest", "guest_nice")
-        busy = sum(getattr(machine, n) for n in machine._fields if n not in idle)
-        own = resource.getrusage(resource.RUSAGE_SELF)
-        return times.user + times.system, busy, own.ru_utime + own.ru_stime
-
-    @staticmethod
-    def used(before: tuple[float, float, float], after: tuple[float, float, float]) -> tuple[float, float]:
-        """(hub CPU s, CPU s of everything but the hub and this process) between two samples."""
-        hub = after[0] - before[0]
-        return hub, max(0.0, (after[1] - before[1]) - hub - (after[2] - before[2]))
-
-
-# ---- broker, database, hub -----------------------------------------------------------------------
-
-
-def start_broker(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """A private mosquitto on a free loopback port."""
-    exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    port = free_port()
-    conf = tmp / "mosquitto.conf"
-    conf.write_text(BROKER_CONF.format(port=port))
-    proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return proc, port
-        time.sleep(0.05)
-    proc.kill()
-    raise BenchError("mosquitto did not start")
-
-
-def database_dsn(maintenance: str) -> str:
-    return urlunsplit(urlsplit(maintenance)._replace(path=f"/{DB_NAME}"))
-
-
-async def fresh_database(maintenance: str) -> str:
-    conn = await asyncpg.connect(maintenance, timeout=10)
-    try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        await conn.execute(f"CREATE DATABASE {DB_NAME}")
-    finally:
-        await conn.close()
-    return database_dsn(maintenance)
-
-
-async def drop_database(maintenance: str) -> None:
-    conn = await asyncpg.connect(maintenance, timeout=10)
-    try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-    finally:
-        await conn.close()
-
-
-def hub_command() -> list[str]:
-    """`twinhub` from this interpreter's environment (the console script a user runs)."""
-    script = Path(sys.executable).with_name("twinhub")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "hub.cli"]
-
-
-def hub_env(dsn: str, broker_port: int, http_port: int, extra: dict[str, str]) -> dict[str, str]:
-    """The environment as a user's: no TWINHUB_* but the database, broker, host and port (+ `extra`)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TWINHUB_")}
-    env.update(
-        TWINHUB_DATABASE_URL=dsn,
-        TWINHUB_MQTT_URL=f"mqtt://127.0.0.1:{broker_port}",
-        TWINHUB_HTTP_HOST="127.0.0.1",  # loopback only
-        TWINHUB_HTTP_PORT=str(http_port),
-        **extra,
-    )
-    return env
-
-
-def make_key(env: dict[str, str], cwd: Path) -> str:
-    """`twinhub keys create`, as a user makes a key for writing; returns the key."""
-    out = subprocess.run(
-        [*hub_command(), "keys", "create", "--name", "bench", "--roles", "read,create,update,delete"],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    if out.returncode != 0:
-        raise BenchError(f"twinhub keys create failed: {out.stderr[-2000:]}")
-    return out.stdout.strip().splitlines()[-1]
-
-
-def spawn_hub(env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen([*hub_command(), "serve"], env=env, cwd=cwd, stdout=out, stderr=out)
-
-
-def tail(log: Path) -> str:
-    return log.read_text(errors="replace")[-2000:]
-
-
-async def start_hub(env: dict[str, str], cwd: Path, base: str, log: Path) -> subprocess.Popen[bytes]:
-    """`twinhub serve`, its output (access log included) to a file; waits until /v1.1 answers."""
-    proc = spawn_hub(env, cwd, log)
-    deadline = time.monotonic() + START_TIMEOUT
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise BenchError(f"twinhub serve exited with {proc.returncode}: {tail(log)}")
-            try:
-                async with session.get(f"{base}{API}") as resp:
-                    if resp.status == 200:
-                        return proc
-            except (aiohttp.ClientError, TimeoutError):
-                pass
-            await asyncio.sleep(0.1)
-    proc.kill()
-    raise BenchError(f"twinhub serve did not answer within {START_TIMEOUT:.0f} s: {tail(log)}")
-
-
-def stop_hub(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-async def metric(base: str, name: str) -> float:
-    """One value from the hub's /metrics (0 when absent)."""
-    async with aiohttp.ClientSession() as session, session.get(f"{base}/metrics") as resp:
-        text = await resp.text()
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name) and not line.startswith("#"):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
 
 
 # ---- entities ------------------------------------------------------------------------------------
@@ -388,7 +220,7 @@ async def load_big_stream(dsn: str, stream: int, feature: int, rows: int) -> flo
 # ---- ceilings ------------------------------------------------------------------------------------
 
 
-def copy_rows(streams: Sequence[int], feature: int, n: int, start: datetime) -> list[tuple[Any, ...]]:
+def observation_rows(streams: Sequence[int], feature: int, n: int, start: datetime) -> list[tuple[Any, ...]]:
     return [
         (
             start + timedelta(milliseconds=i),
@@ -402,18 +234,8 @@ def copy_rows(streams: Sequence[int], feature: int, n: int, start: datetime) -> 
 
 
 async def raw_copy(dsn: str, streams: Sequence[int], feature: int, n: int) -> float:
-    """COPY n observation rows, 10k per batch, then delete them: the database's ceiling (rows/s)."""
-    rows = copy_rows(streams, feature, n, datetime.now(UTC))
-    conn = await asyncpg.connect(dsn, timeout=10)
-    try:
-        began = time.monotonic()
-        for at in range(0, n, 10_000):
-            await conn.copy_records_to_table(
-                "observations", records=rows[at : at + 10_000], columns=OBS_COLUMNS
-            )
-        return n / (time.monotonic() - began)
-    finally:
-        await conn.close()
+    """COPY n observation rows, 10k per batch (deleted afterwards): the database's ceiling (rows/s)."""
+    return await copy_rows(dsn, observation_rows(streams, feature, n, datetime.now(UTC)))
 
 
 async def single_inserts(dsn: str, stream: int, feature: int, connections: int, seconds: float) -> float:
@@ -440,25 +262,11 @@ async def single_inserts(dsn: str, stream: int, feature: int, connections: int, 
     return rate
 
 
-def naive_pipeline(dsn: str, port: int, streams: list[int], feature: int, n: int) -> float:
-    """paho (QoS 1, auto-ack) -> orjson -> COPY per 1,000 rows or 50 ms, in its own process, on
-    topics the hub does not subscribe to; then its rows are deleted. Returns obs/s."""
-    ctx = mp.get_context("spawn")
-    ready, out = ctx.Event(), ctx.Queue()
-    worker = ctx.Process(target=_naive_worker, args=(dsn, port, n, feature, ready, out))
-    worker.start()
-    try:
-        if not ready.wait(30):
-            raise BenchError("the naive pipeline did not subscribe")
-        pub = ctx.Process(target=publisher, args=(port, "naive", streams, 0, n))
-        pub.start()
-        rate = float(out.get(timeout=PHASE_TIMEOUT))
-        pub.join(30)
-    finally:
-        worker.join(30)
-        if worker.is_alive():
-            worker.kill()
-    return rate
+def naive_ceiling(dsn: str, port: int, streams: list[int], feature: int, n: int) -> float:
+    """The naive pipeline on topics the hub does not subscribe to (its rows deleted afterwards)."""
+    return naive_pipeline(
+        dsn, port, "naive/+/Observations", n, feature, publisher, (port, "naive", streams, 0, n)
+    )
 
 
 async def last_id(dsn: str) -> int:
@@ -478,90 +286,19 @@ async def delete_after(dsn: str, first: int) -> None:
         await conn.close()
 
 
-def _naive_worker(dsn: str, port: int, n: int, feature: int, ready: Any, out: Any) -> None:
-    asyncio.run(_naive(dsn, port, n, feature, ready, out))
-
-
-async def _naive(dsn: str, port: int, n: int, feature: int, ready: Any, out: Any) -> None:
-    import paho.mqtt.client as paho
-    from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
-    client = paho.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
-    client.on_message = lambda c, u, m: loop.call_soon_threadsafe(queue.put_nowait, (m.topic, m.payload))
-    client.connect("127.0.0.1", port)
-    client.subscribe("naive/+/Observations", qos=1)
-    client.loop_start()
-    conn = await asyncpg.connect(dsn)
-    await asyncio.sleep(0.5)
-    ready.set()
-    done, began = 0, 0.0
-    hard_stop = time.monotonic() + PHASE_TIMEOUT
-    try:
-        while done < n and time.monotonic() < hard_stop:
-            try:
-                batch = [await asyncio.wait_for(queue.get(), IDLE_TIMEOUT)]
-            except TimeoutError:
-                break
-            began = began or time.monotonic()
-            deadline = time.monotonic() + 0.05
-            while len(batch) < 1000 and (left := deadline - time.monotonic()) > 0:
-                try:
-                    batch.append(await asyncio.wait_for(queue.get(), left))
-                except TimeoutError:
-                    break
-            rows = []
-            for topic, raw in batch:
-                body = orjson.loads(raw)
-                moment = datetime.fromisoformat(body["phenomenonTime"])
-                stream = int(topic[topic.index("(") + 1 : topic.index(")")])
-                rows.append((moment, moment, orjson.dumps(body["result"]).decode(), stream, feature))
-            await conn.copy_records_to_table("observations", records=rows, columns=OBS_COLUMNS)
-            done += len(rows)
-        out.put(done / (time.monotonic() - began) if began else 0.0)
-    finally:
-        client.disconnect()
-        client.loop_stop()
-        await conn.close()
-
-
 # ---- MQTT publisher ------------------------------------------------------------------------------
 
 
 def publisher(port: int, tree: str, streams: list[int], start: int, n: int, window: int = 1000) -> None:
-    """Publish n STA Observations at QoS 1 on <tree>/Datastreams(id)/Observations over the streams.
-
-    A plain socket speaking MQTT 5 with hub/mqtt/wire.py, a window of `window` messages per write,
-    the next after all their PUBACKs (paho manages ~12k msg/s and takes a core, LIMITS.md)."""
-    sock = socket.create_connection(("127.0.0.1", port))
-    sock.settimeout(IDLE_TIMEOUT)
-    sock.sendall(wire.connect(f"bench-pub-{tree}-{start}", wire.MQTT5, 60, clean_start=True))
-    decoder = wire.Decoder()
-    _expect(sock, decoder, wire.CONNACK, 1)
+    """Publish n STA Observations at QoS 1 on <tree>/Datastreams(id)/Observations over the streams
+    (harness.publish: a plain socket, a window of `window` messages, the next after their PUBACKs)."""
     topics = [f"{tree}/Datastreams({s})/Observations".encode() for s in streams]
-    for chunk in range(start, start + n, window):
-        end = min(chunk + window, start + n)
-        packets = []
-        for i in range(chunk, end):
-            body = orjson.dumps({"phenomenonTime": iso(datetime.now(UTC)), "result": i})
-            packets.append(wire.publish(topics[i % len(topics)], body, 1, False, i - chunk + 1, wire.MQTT5))
-        sock.sendall(b"".join(packets))
-        _expect(sock, decoder, wire.PUBACK, end - chunk)
-    sock.sendall(wire.DISCONNECT_PACKET)
-    sock.close()
 
+    def message(i: int) -> tuple[bytes, bytes]:
+        body = orjson.dumps({"phenomenonTime": iso(datetime.now(UTC)), "result": i})
+        return topics[i % len(topics)], body
 
-def _expect(sock: socket.socket, decoder: wire.Decoder, kind: int, count: int) -> None:
-    seen = 0
-    while seen < count:
-        data = sock.recv(1 << 16)
-        if not data:
-            raise RuntimeError("the broker closed the publisher's connection")
-        for got, _, body in decoder.feed(data):
-            if got != kind or (kind == wire.CONNACK and body[1] != 0):
-                raise RuntimeError(f"publisher: unexpected packet type {got}")
-            seen += 1
+    publish(port, f"bench-pub-{tree}-{start}", message, start, n, window=window, timeout=IDLE_TIMEOUT)
 
 
 async def count_rows(conn: asyncpg.Connection, streams: Sequence[int]) -> int:
@@ -952,21 +689,19 @@ async def run(args: argparse.Namespace, tmp: Path) -> str:
     check_loopback(args.dsn)
     started = time.monotonic()
     load_before = os.getloadavg()
-    broker, broker_port = start_broker(tmp)
-    hub: subprocess.Popen[bytes] | None = None
+    broker = Broker(tmp)
+    hub: Serve | None = None
     log = tmp / "hub.log"
     try:
-        dsn = await fresh_database(args.dsn)
-        http_port = free_port()
-        env = hub_env(dsn, broker_port, http_port, {})
-        base = f"http://127.0.0.1:{http_port}"
+        dsn = await fresh_database(args.dsn, DB_NAME)
+        hub = Serve(dsn, broker.url, tmp, log)
         say("starting twinhub serve (default settings) ...")
-        hub = await start_hub(env, tmp, base, log)
-        key = make_key(env, tmp)
+        await hub.start()
+        key = hub.make_key()
         headers = {"X-API-Key": key, "Content-Type": "application/json"}
-        streams = await create_things(base, headers)
+        streams = await create_things(hub.base, headers)
         ctx = Context(
-            base, dsn, broker_port, key, streams, streams[0], 0, sizes, hub.pid, broker_pid=broker.pid
+            hub.base, dsn, broker.port, key, streams, streams[0], 0, sizes, hub.pid, broker_pid=broker.pid
         )
         # One Observation per stream first: the hub makes each stream's FeatureOfInterest then.
         await hub_ingest(ctx, len(streams), publishers=1)
@@ -974,7 +709,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> str:
         say("ceilings: raw COPY, naive pipeline, single-row INSERTs ...")
         first = await last_id(dsn)
         copy = await raw_copy(dsn, streams, ctx.feature, sizes.naive)
-        naive = naive_pipeline(dsn, broker_port, streams, ctx.feature, sizes.naive)
+        naive = naive_ceiling(dsn, broker.port, streams, ctx.feature, sizes.naive)
         insert1 = await single_inserts(dsn, streams[1], ctx.feature, 1, 2.0)
         insert16 = await single_inserts(dsn, streams[1], ctx.feature, 16, 2.0)
         await delete_after(dsn, first)
@@ -995,10 +730,11 @@ async def run(args: argparse.Namespace, tmp: Path) -> str:
             say(f"hub: {name} ...")
             await profiled(ctx, args.profile, name, phase)
         if args.tuned:
-            stop_hub(hub)
+            hub.stop()
             tuned = dict(item.split("=", 1) for item in args.tuned)
             say(f"tuned hub ({', '.join(args.tuned)}): write phases again ...")
-            hub = await start_hub(hub_env(dsn, broker_port, http_port, tuned), tmp, base, log)
+            hub = Serve(dsn, broker.url, tmp, log, port=hub.port, extra=tuned)
+            await hub.start()
             ctx.hub_pid = hub.pid
             for name, phase in phases[:3]:
                 if args.only and name not in args.only:
@@ -1009,11 +745,10 @@ async def run(args: argparse.Namespace, tmp: Path) -> str:
                     row.measure += f" [tuned: {', '.join(args.tuned)}]"
     finally:
         if hub is not None:
-            stop_hub(hub)
-        broker.terminate()
-        broker.wait(10)
+            hub.stop()
+        broker.stop()
         if not args.keep:
-            await drop_database(args.dsn)
+            await drop_database(args.dsn, DB_NAME)
         if args.hub_log and log.exists():
             shutil.copyfile(log, args.hub_log)
     ctx.notes += log_warnings(log)

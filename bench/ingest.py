@@ -24,8 +24,6 @@ import asyncio
 import contextlib
 import multiprocessing as mp
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,14 +34,20 @@ from typing import Any
 
 import asyncpg
 import orjson
-import paho.mqtt.client as paho
 import psutil
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.harness import (
+    Broker,
+    copy_rows,
+    database_name,
+    drop_database,
+    fresh_database,
+    naive_pipeline,
+    publish,
+)
 from hub.config import Settings
-from hub.mqtt import wire
 from hub.store.migrate import apply_migrations
 
 STREAMS = 1000
@@ -51,13 +55,6 @@ SAMPLES = Path(__file__).resolve().parent.parent / "tests" / "ingest_adapters" /
 MIX = ("ttn_v3_uplink.json", "shelly_gen2_plugs_notifystatus.json", "senml_pack.json")
 MIX_OBS = (5, 5, 10)  # Observations per message of each family (what the adapters make of the samples)
 MIX_ADAPTERS = ("ttn", "shelly", "senml")
-CONF = "listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nmax_inflight_messages 0\n"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _codecs(conn: asyncpg.Connection) -> None:
@@ -67,11 +64,8 @@ async def _codecs(conn: asyncpg.Connection) -> None:
 
 
 async def setup_database(maintenance: str) -> str:
-    name = f"twinhub_bench_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(maintenance)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    dsn = maintenance.rsplit("/", 1)[0] + "/" + name
+    """A database of its own (a random name: runs may overlap), migrated, with STREAMS Datastreams."""
+    dsn = await fresh_database(maintenance, f"twinhub_bench_{uuid.uuid4().hex[:8]}")
     conn = await asyncpg.connect(dsn)
     await apply_migrations(conn)
     geo = '{"type":"Point","coordinates":[8,50]}'
@@ -93,22 +87,14 @@ async def setup_database(maintenance: str) -> str:
     return dsn
 
 
-async def drop_database(maintenance: str, dsn: str) -> None:
-    conn = await asyncpg.connect(maintenance)
-    name = dsn.rsplit("/", 1)[1]
-    await conn.execute(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
-    await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-    await conn.close()
-
-
-def payload(i: int) -> tuple[str, bytes]:
+def payload(i: int) -> tuple[bytes, bytes]:
     now = time.time()
     body = {
         "result": i,
         "phenomenonTime": datetime.fromtimestamp(now, UTC).isoformat(),
         "parameters": {"t": now},
     }
-    return f"v1.1/Datastreams({i % STREAMS + 1})/Observations", orjson.dumps(body)
+    return f"v1.1/Datastreams({i % STREAMS + 1})/Observations".encode(), orjson.dumps(body)
 
 
 _templates: list[bytes] = []
@@ -118,7 +104,7 @@ def _iso(moment: float) -> str:
     return datetime.fromtimestamp(moment, UTC).isoformat().replace("+00:00", "Z")
 
 
-def mix_payload(i: int, devices: int) -> tuple[str, bytes]:
+def mix_payload(i: int, devices: int) -> tuple[bytes, bytes]:
     """Message i of the adapter mix: family i % 3, device (i // 3) % devices; values and times vary."""
     if not _templates:
         _templates.extend((SAMPLES / name).read_bytes() for name in MIX)
@@ -165,7 +151,7 @@ def mix_payload(i: int, devices: int) -> tuple[str, bytes]:
             if "s" in record:
                 record["s"] += i
         topic = f"senml/{name}"
-    return topic, orjson.dumps(body)
+    return topic.encode(), orjson.dumps(body)
 
 
 def mix_observations(start: int, n: int) -> int:
@@ -188,45 +174,10 @@ def sent_at(payload: bytes) -> float:
 def publisher(
     port: int, start: int, n: int, rate: float, window: int = 1000, kind: str = "sta", devices: int = 0
 ) -> None:
-    """Publish n messages at QoS 1, at most `rate` msg/s, with a bounded in-flight window.
-
-    A plain blocking socket speaking MQTT 5 through hub/mqtt/wire.py: each window goes out in one
-    write and the next starts when all its PUBACKs are back. A paho publisher manages ~12k msg/s
-    and takes a core doing it (LIMITS.md); this one leaves the cores to the broker, the database
-    and the hub, which are what is measured."""
+    """Publish n messages at QoS 1, at most `rate` msg/s, with a bounded in-flight window
+    (harness.publish: a plain socket, the next window after all PUBACKs of the last)."""
     make = payload if kind == "sta" else lambda i: mix_payload(i, devices)
-    sock = socket.create_connection(("127.0.0.1", port))
-    sock.sendall(wire.connect(f"bench-pub-{start}", wire.MQTT5, 60, clean_start=True))
-    decoder = wire.Decoder()
-    _expect(sock, decoder, wire.CONNACK, 1)
-    began = time.monotonic()
-    for chunk in range(start, start + n, window):
-        end = min(chunk + window, start + n)
-        packets = []
-        for i in range(chunk, end):
-            topic, body = make(i)
-            packets.append(wire.publish(topic.encode(), body, 1, False, (i - chunk) + 1, wire.MQTT5))
-        sock.sendall(b"".join(packets))
-        _expect(sock, decoder, wire.PUBACK, end - chunk)
-        if rate:
-            ahead = (end - start) / rate - (time.monotonic() - began)
-            if ahead > 0:
-                time.sleep(ahead)
-    sock.sendall(wire.DISCONNECT_PACKET)
-    sock.close()
-
-
-def _expect(sock: socket.socket, decoder: wire.Decoder, kind: int, count: int) -> None:
-    """Read until `count` packets of `kind` arrived (a short read or another packet type: fail)."""
-    seen = 0
-    while seen < count:
-        data = sock.recv(1 << 16)
-        if not data:
-            raise RuntimeError("the broker closed the publisher's connection")
-        for got, _, body in decoder.feed(data):
-            if got != kind or (kind == wire.CONNACK and body[1] != 0):
-                raise RuntimeError(f"publisher: unexpected packet type {got} ({body[:8]!r})")
-            seen += 1
+    publish(port, f"bench-pub-{start}", make, start, n, window=window, rate=rate)
 
 
 def hub_worker(settings: Settings, index: int, stop: Any, out: Any, notify: bool) -> None:
@@ -405,85 +356,14 @@ async def _truncate(dsn: str) -> None:
 async def raw_copy(dsn: str, n: int) -> float:
     """COPY the same rows, 10k per batch: the database's ceiling on this machine."""
     await _truncate(dsn)
-    conn = await asyncpg.connect(dsn)  # COPY is binary: jsonb goes as text, without the codec
     now = datetime.now(UTC)
-    rows = [(now, now, orjson.dumps(i).decode(), i % STREAMS + 1, 1) for i in range(n)]
-    columns = [
-        "phenomenon_time_start",
-        "phenomenon_time_end",
-        "result",
-        "datastream_id",
-        "feature_of_interest_id",
-    ]
-    began = time.monotonic()
-    for start in range(0, n, 10_000):
-        await conn.copy_records_to_table(
-            "observations", records=rows[start : start + 10_000], columns=columns
-        )
-    elapsed = time.monotonic() - began
-    await conn.close()
-    return n / elapsed
+    return await copy_rows(dsn, [(now, now, orjson.dumps(i).decode(), i % STREAMS + 1, 1) for i in range(n)])
 
 
-def naive_pipeline(dsn: str, port: int, n: int) -> float:
+def naive(dsn: str, port: int, n: int) -> float:
     """Floor: one process, paho auto-ack subscriber -> orjson -> COPY per 1,000 rows or 50 ms."""
     asyncio.run(_truncate(dsn))
-    ctx = mp.get_context("spawn")
-    ready, out = ctx.Event(), ctx.Queue()
-    proc = ctx.Process(target=_naive_worker, args=(dsn, port, n, ready, out))
-    proc.start()
-    ready.wait(30)
-    pub = ctx.Process(target=publisher, args=(port, 0, n, 0))
-    pub.start()
-    rate = float(out.get(timeout=600))
-    pub.join()
-    proc.join()
-    return rate
-
-
-def _naive_worker(dsn: str, port: int, n: int, ready: Any, out: Any) -> None:
-    asyncio.run(_naive(dsn, port, n, ready, out))
-
-
-async def _naive(dsn: str, port: int, n: int, ready: Any, out: Any) -> None:
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
-    client = paho.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
-    client.on_message = lambda c, u, m: loop.call_soon_threadsafe(queue.put_nowait, (m.topic, m.payload))
-    client.connect("127.0.0.1", port)
-    client.subscribe("v1.1/+/Observations", qos=1)
-    client.loop_start()
-    await asyncio.sleep(0.5)
-    ready.set()
-    conn = await asyncpg.connect(dsn)
-    columns = [
-        "phenomenon_time_start",
-        "phenomenon_time_end",
-        "result",
-        "datastream_id",
-        "feature_of_interest_id",
-    ]
-    done, began = 0, 0.0
-    while done < n:
-        batch = [await queue.get()]
-        began = began or time.monotonic()
-        deadline = time.monotonic() + 0.05
-        while len(batch) < 1000 and (left := deadline - time.monotonic()) > 0:
-            try:
-                batch.append(await asyncio.wait_for(queue.get(), left))
-            except TimeoutError:
-                break
-        rows = []
-        for topic, raw in batch:
-            body = orjson.loads(raw)
-            t = datetime.fromisoformat(body["phenomenonTime"])
-            rows.append((t, t, orjson.dumps(body["result"]).decode(), int(topic[17:].split(")")[0]), 1))
-        await conn.copy_records_to_table("observations", records=rows, columns=columns)
-        done += len(rows)
-    out.put(done / (time.monotonic() - began))
-    client.disconnect()
-    client.loop_stop()
-    await conn.close()
+    return naive_pipeline(dsn, port, "v1.1/+/Observations", n, 1, publisher, (port, 0, n, 0), limit=600)
 
 
 def main() -> None:
@@ -504,26 +384,23 @@ def main() -> None:
         "--dsn", default=os.environ.get("TWINHUB_TEST_DSN", "postgresql://postgres@127.0.0.1/postgres")
     )
     args = parser.parse_args()
-    port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
-        conf = Path(tmp) / "mosquitto.conf"
-        conf.write_text(CONF.format(port=port))
-        broker = subprocess.Popen(["mosquitto", "-c", str(conf)], stderr=subprocess.DEVNULL)
-        time.sleep(0.5)
-        dsn = asyncio.run(setup_database(args.dsn))
+        broker = Broker(Path(tmp), unlimited_inflight=True)
         try:
-            (_report_mix if args.mix else _report)(dsn, port, args)
+            dsn = asyncio.run(setup_database(args.dsn))
+            try:
+                (_report_mix if args.mix else _report)(dsn, broker.port, args)
+            finally:
+                asyncio.run(drop_database(args.dsn, database_name(dsn)))
         finally:
-            broker.terminate()
-            broker.wait()
-            asyncio.run(drop_database(args.dsn, dsn))
+            broker.stop()
 
 
 def _report(dsn: str, port: int, args: argparse.Namespace) -> None:
     notes = f"notifications at QoS {args.notify_qos}" if args.notify else "notifications off"
     print(f"{os.cpu_count()} CPUs; {args.n} observations over {STREAMS} Datastreams, QoS 1, {notes}")
     print(f"raw COPY, 10k rows per batch:           {asyncio.run(raw_copy(dsn, args.n)):>9,.0f} rows/s")
-    print(f"naive pipeline (paho -> orjson -> COPY): {naive_pipeline(dsn, port, args.n):>9,.0f} obs/s")
+    print(f"naive pipeline (paho -> orjson -> COPY): {naive(dsn, port, args.n):>9,.0f} obs/s")
     full = run_hub_phase(
         dsn, port, args.n, args.workers, 0, args.publishers, notify=args.notify, notify_qos=args.notify_qos
     )

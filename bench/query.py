@@ -938,11 +938,11 @@ async def running_hub(dsn: str, args: argparse.Namespace, count_mode: str) -> As
         Path(args.workdir) / f"hub-{count_mode}.log",
     )
     try:
-        say(f"starting the hub on {hub.base} (TWINHUB_COUNT_MODE={count_mode}; log {hub.log_path})")
+        say(f"starting the hub on {hub.base} (TWINHUB_COUNT_MODE={count_mode}; log {hub.log})")
         await hub.start()
         yield hub
     finally:
-        await hub.stop()
+        hub.stop()
         if previous is None:
             os.environ.pop("TWINHUB_COUNT_MODE", None)
         else:

@@ -4,7 +4,8 @@
     .venv/bin/python -m bench.sizing [--n 50000] [--duration 10] [--concurrency 8] [--output FILE]
 
 One run: a private mosquitto on a free port (max_queued_messages 0), a fresh database with 1,000
-Datastreams, `python -m hub.cli serve` with the broker connected and default settings. Then
+Datastreams, `twinhub serve` with the broker connected and default settings but the access log off
+and anonymous writes (bench/harness.py). Then
 1. ingest: `--n` native STA Observations over MQTT at QoS 1 (after one per Datastream as warm-up):
    Observations/s committed, and per CPU-second of the hub process ("per core");
 2. storage: bytes per Observation on disk (heap, indexes, TOAST of every Observation partition),
@@ -36,8 +37,8 @@ import aiohttp
 import asyncpg
 import psutil
 
-from bench.core import Hub, _free_port
-from bench.ingest import CONF, STREAMS, drop_database, observation_count, publisher, raw_copy, setup_database
+from bench.harness import Broker, Serve, database_name, drop_database, postgres_cpu, process_cpu
+from bench.ingest import STREAMS, observation_count, publisher, raw_copy, setup_database
 
 DEFAULT_DSN = os.environ.get("TWINHUB_BENCH_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 LATEST_SQL = """SELECT id, phenomenon_time_start, result FROM observations WHERE datastream_id = $1
@@ -80,29 +81,6 @@ def wal_of_database(dsn_data_dir: str, bin_dir: str, start: str, end: str, db_oi
     return total + sum(size for txid, size in commits.items() if txid in txids)
 
 
-def _cpu(pid: int) -> float:
-    times = psutil.Process(pid).cpu_times()
-    return float(times.user + times.system)
-
-
-def _postgres_cpu(database: str) -> float:
-    """CPU seconds of PostgreSQL's backends for `database` plus its background processes."""
-    total = 0.0
-    for proc in psutil.process_iter(["name", "cmdline"]):
-        title = " ".join(proc.info["cmdline"] or [])
-        if not (proc.info["name"] or "").startswith("postgres"):
-            continue
-        backend = "(" in title or "[local]" in title
-        if backend and f" {database} " not in title:
-            continue
-        try:
-            times = proc.cpu_times()
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-        total += times.user + times.system
-    return total
-
-
 async def _scalar(dsn: str, sql: str) -> Any:
     conn = await asyncpg.connect(dsn)
     try:
@@ -139,7 +117,7 @@ async def ingest(dsn: str, broker: int, hub_pid: int, n: int) -> dict[str, float
     warm.start()
     await asyncio.to_thread(warm.join)
     await _wait_count(dsn, STREAMS)
-    database = dsn.rsplit("/", 1)[1]
+    database = database_name(dsn)
     # A temporary slot keeps the WAL of the phase until pg_waldump has read it (other sessions'
     # CREATE/DROP DATABASE force checkpoints that would recycle it).
     keeper = await asyncpg.connect(dsn)
@@ -147,14 +125,14 @@ async def ingest(dsn: str, broker: int, hub_pid: int, n: int) -> dict[str, float
         "SELECT pg_create_physical_replication_slot($1, true, true)", f"sizing_{os.getpid()}"
     )
     wal_before = await _scalar(dsn, "SELECT pg_current_wal_lsn()::text")
-    cpu_hub, cpu_pg, began = _cpu(hub_pid), _postgres_cpu(database), time.monotonic()
+    cpu_hub, cpu_pg, began = process_cpu(hub_pid), postgres_cpu(database), time.monotonic()
     psutil.cpu_times_percent(interval=None)  # starts the machine-wide busy measurement
     thread = threading.Thread(target=publisher, args=(broker, STREAMS, n, 0.0))
     thread.start()
     ended = await _wait_count(dsn, STREAMS + n)
     await asyncio.to_thread(thread.join)
     wall = ended - began
-    hub_cpu, pg_cpu = _cpu(hub_pid) - cpu_hub, _postgres_cpu(database) - cpu_pg
+    hub_cpu, pg_cpu = process_cpu(hub_pid) - cpu_hub, postgres_cpu(database) - cpu_pg
     wal_after = await _scalar(dsn, "SELECT pg_current_wal_lsn()::text")
     wal = await _scalar(dsn, f"SELECT pg_wal_lsn_diff('{wal_after}', '{wal_before}')::bigint")
     facts = await _server_facts(dsn)
@@ -216,9 +194,13 @@ async def reads(base: str, hub_pid: int, database: str, seconds: float, concurre
 
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
-        cpu, pg, began = _cpu(hub_pid), _postgres_cpu(database), time.monotonic()
+        cpu, pg, began = process_cpu(hub_pid), postgres_cpu(database), time.monotonic()
         await asyncio.gather(*(worker(session) for _ in range(concurrency)))
-        wall, hub_cpu, pg_cpu = time.monotonic() - began, _cpu(hub_pid) - cpu, _postgres_cpu(database) - pg
+        wall, hub_cpu, pg_cpu = (
+            time.monotonic() - began,
+            process_cpu(hub_pid) - cpu,
+            postgres_cpu(database) - pg,
+        )
     latencies.sort()
     return {
         "req_per_s": len(latencies) / wall,
@@ -288,26 +270,30 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> str:
 """
 
 
-async def run(args: argparse.Namespace, home: Path, broker_port: int) -> str:
+# The settings this bench has always run the hub with beside the defaults: no access log (WARNING),
+# anonymous writes; a client id of its own on the private broker.
+SETTINGS = {"TWINHUB_LOG_LEVEL": "WARNING", "TWINHUB_AUTH_ANONYMOUS_WRITE": "true"}
+
+
+async def run(args: argparse.Namespace, home: Path, broker: Broker) -> str:
     """Every phase against one hub on a fresh database; the report."""
     dsn = await setup_database(args.dsn)
-    os.environ["TWINHUB_MQTT_URL"] = f"mqtt://127.0.0.1:{broker_port}"  # a private broker: defaults else
-    os.environ["TWINHUB_MQTT_CLIENT_ID"] = f"sizing-{os.getpid()}"
-    hub = Hub(dsn, _free_port(), "WARNING", home / "hub.log")
+    extra = {**SETTINGS, "TWINHUB_MQTT_CLIENT_ID": f"sizing-{os.getpid()}"}
+    hub = Serve(dsn, broker.url, home, home / "hub.log", extra=extra)
     results: dict[str, Any] = {}
     try:
         await hub.start()
         await asyncio.sleep(1.0)  # the ingest subscription follows the HTTP start
-        results["ingest"] = await ingest(dsn, broker_port, hub.pid, args.n)
+        results["ingest"] = await ingest(dsn, broker.port, hub.pid, args.n)
         results["storage"] = await storage(dsn)
-        database = dsn.rsplit("/", 1)[1]
+        database = database_name(dsn)
         results["reads"] = await reads(hub.base, hub.pid, database, args.duration, args.concurrency)
         results["sql"] = await sql_ceiling(dsn, args.duration, args.concurrency)
-        await hub.stop()
+        hub.stop()
         results["copy"] = await raw_copy(dsn, args.n)
     finally:
-        await hub.stop()
-        await drop_database(args.dsn, dsn)
+        hub.stop()
+        await drop_database(args.dsn, database_name(dsn))
     return render(results, args)
 
 
@@ -320,14 +306,11 @@ def main() -> None:
     parser.add_argument("--output", type=Path, help="also write the report here")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="twinhub-sizing-"))
-    broker_port = _free_port()
-    (home / "mosquitto.conf").write_text(CONF.format(port=broker_port))
-    broker = subprocess.Popen(["mosquitto", "-c", str(home / "mosquitto.conf")], stderr=subprocess.DEVNULL)
+    broker = Broker(home, unlimited_inflight=True)
     try:
-        report = asyncio.run(run(args, home, broker_port))
+        report = asyncio.run(run(args, home, broker))
     finally:
-        broker.terminate()
-        broker.wait()
+        broker.stop()
     shutil.rmtree(home)  # kept after a failure: the hub's log is in it
     print(report)
     if args.output:

@@ -184,7 +184,7 @@ async def benchmark(args: argparse.Namespace, workdir: Path) -> list[str]:
                 )
         return lines
     finally:
-        await hub.stop()
+        hub.stop()
         if not args.keep:
             admin = await asyncpg.connect(args.dsn)
             try:

@@ -15,11 +15,10 @@ from typing import Any
 import asyncpg
 import pytest
 import pytest_asyncio
-from dbutil import create_database, drop_database, empty_tables
+from dbutil import create_database, drop_database, empty_tables, migrate, migrated_database
 
 from hub.config import Settings
 from hub.store.embedded import EmbeddedPostgres, EmbeddedPostgresError
-from hub.store.migrate import apply_migrations
 
 # --- PostgreSQL server ------------------------------------------------------
 #
@@ -127,16 +126,8 @@ def _skip_without_postgis(request: pytest.FixtureRequest) -> None:
 @pytest_asyncio.fixture(scope="session")
 async def db_dsn(pg_dsn: str) -> AsyncIterator[str]:
     """DSN of a fresh database with every migration applied, shared by the session."""
-    dsn = await create_database(pg_dsn)
-    try:
-        conn = await asyncpg.connect(dsn)
-        try:
-            await apply_migrations(conn)
-        finally:
-            await conn.close()
+    async with migrated_database(pg_dsn) as dsn:
         yield dsn
-    finally:
-        await drop_database(pg_dsn, dsn)
 
 
 @pytest_asyncio.fixture
@@ -229,11 +220,7 @@ def live_hub(pg_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         dsn = await create_database(pg_dsn)
         found["dsn"] = dsn
         try:
-            conn = await asyncpg.connect(dsn)
-            try:
-                await apply_migrations(conn)
-            finally:
-                await conn.close()
+            await migrate(dsn)
             settings = Settings(
                 database_url=dsn,
                 data_dir=tmp_path_factory.mktemp("live") / "data",

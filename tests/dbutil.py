@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from hub.store.migrate import MIGRATIONS_TABLE
+from hub.store.migrate import MIGRATIONS_TABLE, apply_migrations
 
 
 def with_database(dsn: str, database: str) -> str:
@@ -26,6 +28,26 @@ async def create_database(maintenance_dsn: str, prefix: str = "twinhub_test") ->
     finally:
         await conn.close()
     return with_database(maintenance_dsn, name)
+
+
+async def migrate(dsn: str) -> None:
+    """Apply every migration to the database of `dsn`."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await apply_migrations(conn)
+    finally:
+        await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def migrated_database(maintenance_dsn: str, prefix: str = "twinhub_test") -> AsyncIterator[str]:
+    """The DSN of a database of its own with every migration applied, dropped afterwards."""
+    dsn = await create_database(maintenance_dsn, prefix)
+    try:
+        await migrate(dsn)
+        yield dsn
+    finally:
+        await drop_database(maintenance_dsn, dsn)
 
 
 async def drop_database(maintenance_dsn: str, dsn: str) -> None:

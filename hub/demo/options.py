@@ -10,12 +10,16 @@ from collections.abc import Callable
 DEFAULT_BROKER = "mqtt://127.0.0.1:1883"
 
 
+def _number(kind: type[int] | type[float], text: str) -> int | float:
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
 def _positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
     def check(text: str) -> int | float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        value = _number(kind, text)
         if value <= 0:
             raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
         return value
@@ -23,24 +27,20 @@ def _positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
     return check
 
 
-def _ratio(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
+def _between(low: float, high: float, unit: str = "") -> Callable[[str], float]:
+    """A number from low to high, both included; `unit` follows the bounds in the error."""
+
+    def check(text: str) -> float:
+        value = float(_number(float, text))
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low:g} and {high:g}{unit}, got {text}")
+        return value
+
+    return check
 
 
-def _hours(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 <= value <= 24 * 14:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 336 hours, got {text}")
-    return value
+_ratio = _between(0, 1)
+_hours = _between(0, 24 * 14, " hours")
 
 
 def _port(text: str) -> int:

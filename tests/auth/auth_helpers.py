@@ -11,13 +11,12 @@ from typing import Any
 
 import asyncpg
 from aiohttp.test_utils import TestClient, TestServer
-from dbutil import create_database, drop_database
+from dbutil import migrated_database
 
 from hub.app import build_app
 from hub.auth.keys import generate_key
 from hub.config import Settings
 from hub.store.api_keys import insert_key
-from hub.store.migrate import apply_migrations
 from schemas.model import ALL_TYPES, EntityType
 
 Json = dict[str, Any]
@@ -161,16 +160,8 @@ async def hub(settings: Settings, **changes: Any) -> AsyncIterator[TestClient[An
 @contextlib.asynccontextmanager
 async def own_database(pg_dsn: str) -> AsyncIterator[str]:
     """A migrated database of its own, dropped afterwards."""
-    dsn = await create_database(pg_dsn, "twinhub_auth")
-    try:
-        conn = await asyncpg.connect(dsn)
-        try:
-            await apply_migrations(conn)
-        finally:
-            await conn.close()
+    async with migrated_database(pg_dsn, "twinhub_auth") as dsn:
         yield dsn
-    finally:
-        await drop_database(pg_dsn, dsn)
 
 
 @contextlib.asynccontextmanager

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest_asyncio
+from dbutil import migrate
 from mqtt_helpers import (
     Broker,
     count,
@@ -39,7 +40,6 @@ from hub.config import Settings
 from hub.mqtt import wire
 from hub.mqtt.service import IngestService
 from hub.store.embedded import EmbeddedPostgres
-from hub.store.migrate import apply_migrations
 
 N = 10_000
 
@@ -83,11 +83,7 @@ async def private_pg() -> AsyncIterator[tuple[EmbeddedPostgres, str]]:
     embedded = EmbeddedPostgres(home / "pg", database="twinhub")
     try:
         dsn = await asyncio.to_thread(embedded.start)
-        conn = await asyncpg.connect(dsn)
-        try:
-            await apply_migrations(conn)
-        finally:
-            await conn.close()
+        await migrate(dsn)
         yield embedded, dsn
     finally:
         await asyncio.to_thread(embedded.stop)

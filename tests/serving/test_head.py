@@ -10,33 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from helpers import deep_thing, observation
 
 ROOT = "/v1.1"
 
-THING = {
-    "name": "Station",
-    "description": "roof",
-    "properties": {"topic": "weather"},
-    "Locations": [
-        {
-            "name": "Roof",
-            "description": "the roof",
-            "encodingType": "application/geo+json",
-            "location": {"type": "Point", "coordinates": [10.0, 53.55]},
-        }
-    ],
-    "Datastreams": [
-        {
-            "name": "Temperature",
-            "description": "air",
-            "unitOfMeasurement": {"name": "degree Celsius", "symbol": "Cel", "definition": "ucum:Cel"},
-            "observationType": "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measurement",
-            "Sensor": {"name": "PT100", "description": "t", "encodingType": "text/html", "metadata": "m"},
-            "ObservedProperty": {"name": "Temperature", "definition": "qudt:T", "description": "t"},
-            "Observations": [{"phenomenonTime": "2026-01-01T00:00:00Z", "result": 21.5}],
-        }
-    ],
-}
+THING = deep_thing("Station", observations=[observation(21.5, "2026-01-01T00:00:00Z")])
 
 # Headers that must agree between GET and HEAD; Date and X-Request-Id differ per request.
 VARYING = {"date", "x-request-id"}

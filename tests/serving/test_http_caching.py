@@ -17,6 +17,7 @@ import asyncpg
 import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
+from helpers import deep_thing
 
 from hub.app import build_app
 from hub.config import Settings
@@ -24,32 +25,6 @@ from hub.http.caching import etag_matches
 from hub.store.observations import ObservationRow, insert_observations
 
 ROOT = "/v1.1"
-JSON = dict[str, Any]
-
-
-def thing_body(name: str = "Station") -> JSON:
-    return {
-        "name": name,
-        "description": "roof",
-        "Locations": [
-            {
-                "name": "Roof",
-                "description": "the roof",
-                "encodingType": "application/geo+json",
-                "location": {"type": "Point", "coordinates": [10.0, 53.55]},
-            }
-        ],
-        "Datastreams": [
-            {
-                "name": "Temperature",
-                "description": "air",
-                "unitOfMeasurement": {"name": "degree Celsius", "symbol": "Cel", "definition": "ucum:Cel"},
-                "observationType": "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measurement",
-                "Sensor": {"name": "PT100", "description": "t", "encodingType": "text/html", "metadata": "m"},
-                "ObservedProperty": {"name": "Temperature", "definition": "qudt:T", "description": "t"},
-            }
-        ],
-    }
 
 
 async def settle_clock(dsn: str) -> None:
@@ -70,7 +45,7 @@ async def settle_clock(dsn: str) -> None:
 @pytest_asyncio.fixture
 async def seeded(client: Any, clean_db: str) -> AsyncIterator[Any]:
     """A hub with one Thing (Location, Datastream, Sensor, ObservedProperty) and one Observation."""
-    response = await client.post(f"{ROOT}/Things", json=thing_body())
+    response = await client.post(f"{ROOT}/Things", json=deep_thing("Station"))
     assert response.status == 201
     response = await client.post(f"{ROOT}/Datastreams(1)/Observations", json={"result": 1.5})
     assert response.status == 201
@@ -164,7 +139,7 @@ OBSERVATION_PATHS = (
     "Observations(1)",
     "Datastreams(1)",
     "Things?$expand=Datastreams",
-    "Things?$filter=Datastreams/name eq 'Temperature'",
+    "Things?$filter=Datastreams/name eq 'Air temperature at the town hall'",
 )
 
 
@@ -198,7 +173,7 @@ async def test_an_ingest_insert_invalidates_observation_reads(seeded: Any, clean
 
 
 async def test_writes_and_errors_carry_no_validators(seeded: Any) -> None:
-    response = await seeded.post(f"{ROOT}/Things", json=thing_body("Another"))
+    response = await seeded.post(f"{ROOT}/Things", json=deep_thing("Another"))
     assert response.status == 201
     assert "ETag" not in response.headers
     status, headers, _ = await fetch(seeded, "Things(999)")
@@ -226,7 +201,7 @@ async def test_cache_control_is_configurable_per_kind(clean_db: str, settings: S
         update={"cache_control_metadata": "public, max-age=60", "cache_control_observations": "max-age=5"}
     )
     async with TestClient(TestServer(build_app(configured))) as client:
-        assert (await client.post(f"{ROOT}/Things", json=thing_body())).status == 201
+        assert (await client.post(f"{ROOT}/Things", json=deep_thing("Station"))).status == 201
         _, headers, _ = await fetch(client, "Things")
         assert headers["Cache-Control"] == "public, max-age=60"
         _, headers, _ = await fetch(client, "Datastreams")
@@ -281,7 +256,7 @@ async def test_the_clock_steps_one_second_per_transaction(seeded: Any, clean_db:
     ahead of real time (a burst of writes), Last-Modified is left out and the ETag carries on."""
     ahead = await clock(clean_db, "date_trunc('second', now()) + interval '1 hour'")
     try:
-        response = await seeded.post(f"{ROOT}/Things", json=thing_body("Deep"))
+        response = await seeded.post(f"{ROOT}/Things", json=deep_thing("Deep"))
         assert response.status == 201
         assert (await clock(clean_db) - ahead).total_seconds() == 1
         status, headers, _ = await fetch(seeded, "Things")

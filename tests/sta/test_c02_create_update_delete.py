@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from helpers import (
+    ENTITY_SETS,
     OM_MEASUREMENT,
     PERCENT,
     T0,
@@ -630,17 +631,7 @@ async def test_json_patch_removing_a_required_property_is_400(client: Any, graph
 
 # ---- DELETE and cascades ---------------------------------------------------------------------------
 
-ALL = (
-    "Things",
-    "Locations",
-    "HistoricalLocations",
-    "Datastreams",
-    "MultiDatastreams",
-    "Sensors",
-    "ObservedProperties",
-    "Observations",
-    "FeaturesOfInterest",
-)
+ALL = ENTITY_SETS
 # Standard graph: 1 Thing, 1 Location, 1 HL, 1 DS, 1 MDS, 1 Sensor, 2 OPs, 2 Observations, 1 FOI.
 BEFORE = dict(zip(ALL, (1, 1, 1, 1, 1, 1, 2, 2, 1), strict=True))
 

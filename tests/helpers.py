@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Builders of valid STA entity bodies and small HTTP helpers for the integration tests.
+"""Builders of valid STA entity bodies and small HTTP helpers for the integration tests (tests/sta and
+the other suites that speak STA over HTTP).
 
 Every builder returns a fresh dict that the hub accepts as-is; keyword arguments
 override or add members. `populate` creates the standard graph most tests start
@@ -16,11 +17,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import asyncpg
-from dbutil import create_database, drop_database
+from dbutil import migrated_database
 
 from hub.config import Settings
-from hub.store.migrate import apply_migrations
 
 Json = dict[str, Any]
 
@@ -151,6 +150,21 @@ def multi_datastream(
             body[nav] = ref(entity_id)
     body.update(extra)
     return body
+
+
+def deep_thing(name: str = "Weather station", observations: list[Json] | None = None) -> Json:
+    """A Thing with a new Location and a new Datastream (with a new Sensor and ObservedProperty) in one
+    deep insert; `observations` are created in the Datastream too."""
+    stream = datastream(
+        thing_id=None,
+        sensor_id=None,
+        observed_property_id=None,
+        Sensor=sensor(),
+        ObservedProperty=observed_property(),
+    )
+    if observations is not None:
+        stream["Observations"] = observations
+    return thing(name, Datastreams=[stream])
 
 
 def feature_of_interest(name: str = "Market square", geometry: Json | None = None, **extra: Any) -> Json:
@@ -306,16 +320,8 @@ async def hub_on_new_database(pg_dsn: str, data_dir: Path, **overrides: Any) -> 
 
     from hub.app import build_app
 
-    dsn = await create_database(pg_dsn, "twinhub_shared")
-    try:
-        conn = await asyncpg.connect(dsn)
-        try:
-            await apply_migrations(conn)
-        finally:
-            await conn.close()
+    async with migrated_database(pg_dsn, "twinhub_shared") as dsn:
         values = {"auth_anonymous_write": True, **overrides}  # the fixtures fill the database over HTTP
         settings = Settings(database_url=dsn, data_dir=data_dir, migrate_on_start=False, **values)
         async with TestClient(TestServer(build_app(settings))) as test_client:
             yield test_client
-    finally:
-        await drop_database(pg_dsn, dsn)
