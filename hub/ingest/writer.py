@@ -261,8 +261,9 @@ class BatchWriter:
     def _finish(self, outcome: Outcome, started: float) -> None:
         self.stats.last_progress = time.monotonic()
         changes: list[Change] = []
-        for message, ids in outcome.stored:
-            changes.extend(Change(OBSERVATION, entity_id, "create") for entity_id in ids)
+        for message, stored in outcome.stored:
+            # With their rows: the change feed announces them without reading them back.
+            changes.extend(Change(OBSERVATION, obs.id, "create", obs) for obs in stored)
             self._done(message)
         self.stats.committed += len(changes)
         self.stats.batches += 1
