@@ -117,7 +117,8 @@ async def test_an_older_observation_is_not_its_streams_latest(client: Any) -> No
     async with pool.acquire() as conn:
         (first,) = await insert_stored(conn, [ObservationRow(new, new, 1, feature, datastream_id=stream)])
         (second,) = await insert_stored(conn, [ObservationRow(old, old, 2, feature, datastream_id=stream)])
-    assert first.latest and not second.latest
+    assert first.latest
+    assert not second.latest
     mine, theirs = await _both(pool, [second])
     assert _payloads(mine[0]) == _payloads(theirs[0])
     assert not any(retain for _, retain, _ in mine[0].publications(PREFIX))
