@@ -165,6 +165,10 @@ class BatchWriter:
         """Dispatch received messages: rejects go to the dead-letter topic, the rest into the batch."""
         for message in messages:
             self.stats.received += 1
+            if message.echo:  # a hub's notification (MQTT 5 user property): never parsed
+                self.stats.echoes += 1
+                self._done(message)
+                continue
             try:
                 pending = self.dispatcher.dispatch(message.topic, message.payload, _utc(message.received_at))
             except Echo:

@@ -72,8 +72,9 @@ class IngestService:
 
     @property
     def publish(self) -> Callable[[str, bytes, int, bool], None]:
-        """publish(topic, payload, qos, retain) on the hub's connection, for the Notifier."""
-        return self.client.publish
+        """publish(topic, payload, qos, retain) on the hub's connection, for the Notifier: marked
+        as a notification, so that hub ingests drop it as an echo (MqttClient.publish_notification)."""
+        return self.client.publish_notification
 
     def client_ready(self) -> bool:
         """Connected and subscribed (for /ready and for tests that publish right after start)."""
