@@ -80,8 +80,12 @@ class Notifier:
         if not found:
             return
         entity = notice.entity(self._base_url, prefix)
+        payloads: dict[tuple[str, ...], bytes] = {}  # one per form, not per topic
         for topic, retain, names in found:
-            self._send(topic, orjson.dumps(selected(entity, names)), retain)
+            payload = payloads.get(names)
+            if payload is None:
+                payload = payloads[names] = orjson.dumps(selected(entity, names))
+            self._send(topic, payload, retain)
 
     def gap(self) -> None:
         self.gaps += 1  # the feed logs what it dropped; MQTT has no way to tell subscribers
