@@ -160,6 +160,7 @@ async def _ingest_into(
         qos=settings.mqtt_notify_qos,
         version_prefixes=version_prefixes(settings.mqtt_publish_v10),
         selects=settings.mqtt_select_topics,
+        publish_many=service.client.publish_notifications,
     )
     feed.sinks.append(notifier)
     service.stats.notifications_dropped = lambda: feed.dropped + service.client.dropped
