@@ -93,6 +93,8 @@ def varint(value: int) -> bytes:
     """A variable byte integer (§1.5.5)."""
     if value < 0x80:
         return bytes((value,))
+    if value < 0x4000:  # two bytes: most notifications (a rendered entity is a few hundred bytes)
+        return bytes(((value & 0x7F) | 0x80, value >> 7))
     out = bytearray()
     while True:
         byte = value & 0x7F
