@@ -8,10 +8,11 @@ from collections.abc import Mapping, Sequence
 import asyncpg
 
 from hub.changes.notice import Notice, Row
-from hub.changes.topics import CREATE, LINK, UPDATE, group_related, related_queries
+from hub.changes.topics import CREATE, LATEST_STREAMS, LINK, UPDATE, group_related, related_queries
 from hub.query.compile import select_list
+from hub.store.observations import UNSURE, StoredObservation, jsonb_value, observation_columns
 from hub.store.write import Change
-from schemas.model import HISTORICAL_LOCATION, LOCATION, EntityType
+from schemas.model import HISTORICAL_LOCATION, LOCATION, OBSERVATION, EntityType
 
 ANNOUNCED = frozenset({CREATE, UPDATE})  # STA 1.1 has no delete notifications (§14.1)
 
@@ -22,6 +23,9 @@ SELECT DISTINCT tl.location_id FROM historical_locations h
 JOIN thing_locations tl ON tl.thing_id = h.thing_id WHERE h.id = ANY($1::bigint[])"""
 
 Wanted = dict[tuple[EntityType, int], set[str]]
+Held = dict[tuple[EntityType, int], Row]  # rows the writer handed over: not read back
+
+_CREATED = {CREATE}
 
 
 def wanted_of(changes: Sequence[Change]) -> Wanted:
@@ -33,33 +37,84 @@ def wanted_of(changes: Sequence[Change]) -> Wanted:
     return wanted
 
 
+def held_of(changes: Sequence[Change], wanted: Wanted) -> Held:
+    """The rows of created Observations the writer stored and handed over (Change.stored), as the
+    snapshot would read them; an entity with more than its create in the batch is read back."""
+    held: Held = {}
+    for change in changes:
+        stored = change.stored
+        if stored is not None and change.entity_type is OBSERVATION:
+            key = (OBSERVATION, change.entity_id)
+            if wanted.get(key) == _CREATED:
+                row = observation_row(stored)
+                if row is not None:
+                    held[key] = row
+    return held
+
+
 async def load_notices(pool: asyncpg.Pool, groups: Sequence[Sequence[Change]]) -> list[list[Notice]]:
     """The Notices of each group of changes, all read in one repeatable-read snapshot.
 
     Entities deleted since are left out. Groups keep apart what goes to different sinks (this
-    process's commits, the other processes' ones).
+    process's commits, the other processes' ones). Observations created by this process come with
+    their stored rows (Change.stored) and are not read back; when nothing else is wanted no
+    snapshot is taken.
     """
     wanted = [wanted_of(changes) for changes in groups]
     if not any(wanted):
         return [[] for _ in groups]
-    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-        for group in wanted:
-            await _add_moved_locations(conn, group)
-        union: Wanted = {}
-        for group in wanted:
-            for key, operations in group.items():
-                union.setdefault(key, set()).update(operations)
-        rows = await _load_all(conn, union)
-    return [_notices(group, rows) for group in wanted]
+    held = [held_of(changes, group) for changes, group in zip(groups, wanted, strict=True)]
+    rows: dict[str, dict[int, Row]] = {}
+    if any(len(group) > len(given) for group, given in zip(wanted, held, strict=True)):
+        async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            for group in wanted:
+                await _add_moved_locations(conn, group)
+            union: Wanted = {}
+            for group, given in zip(wanted, held, strict=True):
+                for key, operations in group.items():
+                    if key not in given:
+                        union.setdefault(key, set()).update(operations)
+            rows = await _load_all(conn, union)
+    return [_notices(group, rows, given) for group, given in zip(wanted, held, strict=True)]
 
 
-def _notices(wanted: Wanted, rows: Mapping[str, Mapping[int, Row]]) -> list[Notice]:
+def _notices(wanted: Wanted, rows: Mapping[str, Mapping[int, Row]], held: Held) -> list[Notice]:
     notices = []
-    for (entity_type, entity_id), operations in wanted.items():
-        row = rows.get(entity_type.name, {}).get(entity_id)
+    for key, operations in wanted.items():
+        entity_type, entity_id = key
+        row = held.get(key) or rows.get(entity_type.name, {}).get(entity_id)
         if row is not None:  # None: deleted since
             notices.append(Notice(entity_type, row, frozenset(operations)))
     return notices
+
+
+_OBSERVATION_COLUMNS = observation_columns()
+_JSON_COLUMNS = ("result", "result_quality", "parameters")
+# The stream column of each navigation that remembers its latest Observation ("Datastream@latest").
+_LATEST_KEYS = tuple(
+    (f"{name}@latest", OBSERVATION.navigation_by_name[name].column) for name in LATEST_STREAMS["Observation"]
+)
+
+
+def observation_row(stored: StoredObservation) -> Row | None:
+    """The row load_rows would read for a stored Observation (columns and related ids), or None
+    when a JSON value may read back differently (jsonb_value): then it is read back."""
+    source = stored.row
+    row: Row = {"id": stored.id}
+    for name in _OBSERVATION_COLUMNS:
+        row[name] = getattr(source, name)
+    for name in _JSON_COLUMNS:
+        value = row[name]
+        if value is not None:
+            value = row[name] = jsonb_value(value)
+            if value is UNSURE:
+                return None
+    if stored.latest:
+        for key, column in _LATEST_KEYS:
+            stream_id = row[column]
+            if stream_id is not None:
+                row[key] = [stream_id]
+    return row
 
 
 async def _add_moved_locations(conn: asyncpg.Connection, wanted: Wanted) -> None:

@@ -152,6 +152,9 @@ def topics_for(entity_type: EntityType, row: Mapping[str, Any], operation: str, 
     return list(dict.fromkeys(topics))
 
 
+_CREATE_ONLY = frozenset({CREATE})
+
+
 def plan(
     entity_type: EntityType, row: Mapping[str, Any], operations: Iterable[str], version: str
 ) -> list[Publication]:
@@ -160,6 +163,8 @@ def plan(
     The operations of one batch are merged (a create and a later update are one announcement);
     property topics carry only that property (§14.1: ``Things(1)/name`` -> ``{"name": ...}``).
     """
+    if operations == _CREATE_ONLY:  # the common case (every ingested Observation): no merging
+        return [(topic, retain, None) for topic, retain in topics_for(entity_type, row, CREATE, version)]
     ordered = sorted(set(operations), key=OPERATION_ORDER.index)
     props = property_topics(entity_type, row, version) if UPDATE in ordered else {}
     topics = dict.fromkeys(t for op in ordered for t in topics_for(entity_type, row, op, version))
@@ -240,8 +245,7 @@ def select_topics(
     entity_type: EntityType, topics: Sequence[Topic], forms: Sequence[SelectForm], skip: Mapping[str, Any]
 ) -> list[tuple[str, bool, tuple[str, ...]]]:
     """(topic?$select=form, retain, names) for each topic not in `skip` and each form that applies."""
-    known = entity_type.property_by_name
-    applicable = [(f, names) for f, names in forms if all(n in known or n in ID_NAMES for n in names)]
+    applicable = _applicable(entity_type, tuple(forms))
     return [
         (f"{topic}{SELECT_MARK}{form}", retain, names)
         for topic, retain in topics
@@ -250,12 +254,20 @@ def select_topics(
     ]
 
 
+@functools.cache
+def _applicable(entity_type: EntityType, forms: tuple[SelectForm, ...]) -> list[SelectForm]:
+    """The forms whose names `entity_type` all has (worked out once per type: every notification asks)."""
+    known = entity_type.property_by_name
+    return [(f, names) for f, names in forms if all(n in known or n in ID_NAMES for n in names)]
+
+
 def selected(entity: Mapping[str, Any], names: Sequence[str]) -> dict[str, Any]:
     """The rendered entity cut to the selected names, in their order (what $select gives over HTTP)."""
     keys = ("@iot.id" if name in ID_NAMES else name for name in names)
     return {key: entity[key] for key in keys if key in entity}
 
 
+@functools.cache
 def version_of(prefix: str) -> str:
     """The STA version of a topic prefix, for selfLinks: ``test-1/v1.1`` -> ``v1.1``."""
     return prefix.rsplit("/", 1)[-1]

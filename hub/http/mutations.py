@@ -83,14 +83,18 @@ async def _post_observation(
     assert state.group_commit is not None
     observation = pending_observation(body, parent)  # no database work before the shared batch
     try:
-        entity_id, row = await state.group_commit.insert(observation, time.time())
+        stored = await state.group_commit.insert(observation, time.time())
     except BadLinkError:
         if parent is not None and not await _exists(state, path.segments[0]):
             raise NotFoundError(f"{path.segments[0]} does not exist") from None
         raise
-    columns = {name: getattr(row, name) for name in observation_columns()}
-    entity = render_entity(OBSERVATION, {"id": entity_id, **columns}, base)
-    return created(entity, [Change(OBSERVATION, entity_id, "create")])
+    row = stored.row
+    entity = render_entity(OBSERVATION, {"id": stored.id, **{c: getattr(row, c) for c in _COLUMNS}}, base)
+    # With its row: the change feed announces it without reading it back.
+    return created(entity, [Change(OBSERVATION, stored.id, "create", stored)])
+
+
+_COLUMNS = observation_columns()
 
 
 async def _exists(state: AppState, segment: Segment) -> bool:

@@ -55,6 +55,8 @@ class Message:
     qos: int
     received_at: float  # time.time() when the client read it from the socket
     generation: int = 0
+    # It carries the hub's notification mark (MQTT 5 user property, hub/mqtt/client.py): an echo.
+    echo: bool = False
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,12 @@ ingest pipeline's per-batch resolver (one query per kind of link, not one per
 request), insert with the set-based batch statement, commit once, and wake
 each request with its id and row. Under no load a batch is one Observation
 and nothing waits for a window.
+
+A batch is two round trips in the common case: the links (one statement for
+Datastreams, their deduplication and derived features) and the insert, which
+commits on its own: one statement is atomic, and the foreign keys refuse a link
+deleted in between (the batch is then written row by row, as for any refused
+row). No BEGIN/COMMIT around them: those were two of the four round trips.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import asyncpg
 from hub.errors import BadLinkError, BadRequestError, StaError
 from hub.ingest.dispatch import INVALID, IngestError, PendingObservation
 from hub.ingest.resolve import Links
-from hub.store.observations import ObservationRow, insert_observations
+from hub.store.observations import ObservationRow, StoredObservation, insert_stored
 
 log = logging.getLogger("twinhub.store")
 
@@ -33,7 +39,7 @@ log = logging.getLogger("twinhub.store")
 class _Pending:
     observation: PendingObservation
     received_at: float
-    done: asyncio.Future[tuple[int, ObservationRow]]
+    done: asyncio.Future[StoredObservation]
 
 
 class GroupCommit:
@@ -61,8 +67,8 @@ class GroupCommit:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def insert(self, observation: PendingObservation, received_at: float) -> tuple[int, ObservationRow]:
-        """Insert one Observation; returns its id and row once its transaction has committed."""
+    async def insert(self, observation: PendingObservation, received_at: float) -> StoredObservation:
+        """Insert one Observation; returns it as stored (id, row) once it has committed."""
         pending = _Pending(observation, received_at, asyncio.get_running_loop().create_future())
         self._queue.put_nowait(pending)
         return await pending.done
@@ -80,7 +86,7 @@ class GroupCommit:
 
     async def _write(self, batch: list[_Pending]) -> None:
         try:
-            async with self._pool.acquire() as conn, conn.transaction():
+            async with self._pool.acquire() as conn:
                 links = await Links.load(conn, [p.observation for p in batch])
                 accepted: list[tuple[_Pending, ObservationRow]] = []
                 for pending in batch:
@@ -88,7 +94,7 @@ class GroupCommit:
                         accepted.append((pending, links.row(pending.observation, pending.received_at)))
                     except IngestError as error:
                         _settle(pending, error=_as_sta_error(error))
-                ids = await insert_observations(conn, [row for _, row in accepted])
+                stored = await insert_stored(conn, [row for _, row in accepted]) if accepted else []
         except (StaError, asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as error:
             if len(batch) == 1:
                 _settle(batch[0], error=error)
@@ -102,8 +108,8 @@ class GroupCommit:
             for pending in batch:
                 _settle(pending, error=error)
             return
-        for (pending, row), entity_id in zip(accepted, ids, strict=True):
-            _settle(pending, (entity_id, row))
+        for (pending, _), observation in zip(accepted, stored, strict=True):
+            _settle(pending, observation)
 
 
 def _as_sta_error(error: IngestError) -> StaError:
@@ -112,7 +118,7 @@ def _as_sta_error(error: IngestError) -> StaError:
 
 
 def _settle(
-    pending: _Pending, created: tuple[int, ObservationRow] | None = None, error: BaseException | None = None
+    pending: _Pending, created: StoredObservation | None = None, error: BaseException | None = None
 ) -> None:
     if pending.done.done():  # the request was cancelled; its row may still have been written
         return

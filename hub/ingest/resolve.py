@@ -29,7 +29,13 @@ from hub.ingest.dispatch import (
 )
 from hub.ingest.provision import Provisioner
 from hub.ingest.sta import create_inline
-from hub.store.observations import ObservationRow, features_for_streams, insert_observations
+from hub.store.observations import (
+    ObservationRow,
+    StoredObservation,
+    features_for_streams,
+    insert_stored,
+    no_location_reason,
+)
 from hub.store.write import Change
 
 # Errors that belong to the rows of a batch, not to the database being away.
@@ -45,9 +51,10 @@ Item = tuple[Message, list[PendingObservation]]
 
 @dataclass
 class Outcome:
-    """What a batch came to: ids per stored message, and the rejected messages with their reasons."""
+    """What a batch came to: the Observations stored per message, and the rejected messages with
+    their reasons."""
 
-    stored: list[tuple[Message, list[int]]] = field(default_factory=list)
+    stored: list[tuple[Message, list[StoredObservation]]] = field(default_factory=list)
     rejected: list[tuple[Message, IngestError]] = field(default_factory=list)
     created: list[Change] = field(default_factory=list)  # entities deep-inserted by STA creates
 
@@ -143,10 +150,10 @@ async def _write_items(conn: asyncpg.Connection, items: Sequence[Item]) -> Outco
             outcome.rejected.append((message, error))
     if links.deduplicated:
         kept = await _without_known(conn, kept, links.deduplicated)
-    ids = await insert_observations(conn, [row for _, rows in kept for row in rows])
+    stored = await insert_stored(conn, [row for _, rows in kept for row in rows])
     start = 0
     for message, rows in kept:
-        outcome.stored.append((message, ids[start : start + len(rows)]))
+        outcome.stored.append((message, stored[start : start + len(rows)]))
         start += len(rows)
     return outcome
 
@@ -167,16 +174,27 @@ class Links:
         ds = {p.datastream_id for p in pending if p.datastream_id is not None}
         md = {p.multi_datastream_id for p in pending if p.multi_datastream_id is not None}
         foi = {p.feature_of_interest_id for p in pending if p.feature_of_interest_id is not None}
-        datastreams, deduplicated = await _datastreams(conn, ds)
+        datastreams = await _datastreams(conn, ds)
         links = cls(
-            datastreams=datastreams,
+            datastreams=set(datastreams),
             multi_arity=await _multi_arity(conn, md),
             features=await _existing(conn, "features_of_interest", foi),
             derived={},
-            deduplicated=deduplicated,
+            deduplicated={i for i, found in datastreams.items() if found["dedupe"]},
         )
         need = [p for p in pending if p.feature_of_interest_id is None]
-        derive_ds = {p.datastream_id for p in need if p.datastream_id in links.datastreams}
+        derive_ds: set[int] = set()
+        for stream_id in {p.datastream_id for p in need if p.datastream_id in datastreams}:
+            assert stream_id is not None
+            found = datastreams[stream_id]
+            if found["location_id"] is None:
+                links.derived["datastreams", stream_id] = IngestError(
+                    NO_FEATURE, no_location_reason("Datastream", stream_id)
+                )
+            elif found["feature_id"] is not None:  # the Location's feature, made before
+                links.derived["datastreams", stream_id] = found["feature_id"]
+            else:
+                derive_ds.add(stream_id)  # its first Observation without a feature: make it
         derive_md = {p.multi_datastream_id for p in need if p.multi_datastream_id in links.multi_arity}
         for table, ids in (("datastreams", derive_ds), ("multi_datastreams", derive_md)):
             for stream_id, feature in (await _derive(conn, table, ids)).items():
@@ -237,18 +255,26 @@ class Links:
 DEDUPLICATE = "twinhub:deduplicate"
 
 
-async def _datastreams(conn: asyncpg.Connection, ids: Iterable[int]) -> tuple[set[int], set[int]]:
-    """The Datastreams that exist, and those of them that opted into deduplication."""
+# Per Datastream: whether it deduplicates, and the feature its Observations without one get (its
+# Thing's most recent Location and the feature made from it, as features_for_streams finds them):
+# one statement for what a batch of Observations on Datastreams needs in the common case.
+_DATASTREAMS_SQL = """
+SELECT d.id, coalesce(d.properties @> $2::text::jsonb, false) AS dedupe, tl.location_id, f.id AS feature_id
+FROM datastreams d
+LEFT JOIN LATERAL (
+    SELECT location_id FROM thing_locations WHERE thing_id = d.thing_id ORDER BY location_id DESC LIMIT 1
+) tl ON TRUE
+LEFT JOIN features_of_interest f ON f.location_id = tl.location_id
+WHERE d.id = ANY($1::bigint[])"""
+_DEDUPLICATE_JSON = orjson.dumps({DEDUPLICATE: True}).decode()
+
+
+async def _datastreams(conn: asyncpg.Connection, ids: Iterable[int]) -> dict[int, asyncpg.Record]:
+    """The Datastreams that exist: id -> (dedupe, location_id, feature_id)."""
     wanted = sorted(ids)
     if not wanted:
-        return set(), set()
-    records = await conn.fetch(
-        "SELECT id, coalesce(properties @> $2::text::jsonb, false) AS dedupe FROM datastreams "
-        "WHERE id = ANY($1::bigint[])",
-        wanted,
-        orjson.dumps({DEDUPLICATE: True}).decode(),
-    )
-    return {r["id"] for r in records}, {r["id"] for r in records if r["dedupe"]}
+        return {}
+    return {r["id"]: r for r in await conn.fetch(_DATASTREAMS_SQL, wanted, _DEDUPLICATE_JSON)}
 
 
 _KNOWN_SQL = """

@@ -50,8 +50,10 @@ _PARENT_LINKS = {
 Item = tuple[Message, list[PendingObservation]]
 
 # A notification (ours or a replica's) starts with these bytes: the hub renders @iot.id first and
-# orjson writes no whitespace. Checked before parsing, so that with a shared subscription (where
-# MQTT 5 No Local cannot keep our own notifications away, §3.8.3.1) an echo costs no JSON parse.
+# orjson writes no whitespace. The fallback for MQTT 3.1.1, which has no user properties: under
+# MQTT 5 every hub notification carries a mark (hub/mqtt/client.py NOTIFICATION_MARK) and the
+# writer drops it before dispatch; No Local keeps our own away where the subscription is unshared.
+# Checked before parsing, so that an echo costs no JSON parse (docs/mqtt.md "Bad input").
 ECHO_PREFIX = b'{"@iot.id":'
 
 # The entity sets whose `(id)/Observations` collections accept creates (STA §14.2).

@@ -165,6 +165,10 @@ class BatchWriter:
         """Dispatch received messages: rejects go to the dead-letter topic, the rest into the batch."""
         for message in messages:
             self.stats.received += 1
+            if message.echo:  # a hub's notification (MQTT 5 user property): never parsed
+                self.stats.echoes += 1
+                self._done(message)
+                continue
             try:
                 pending = self.dispatcher.dispatch(message.topic, message.payload, _utc(message.received_at))
             except Echo:
@@ -261,8 +265,9 @@ class BatchWriter:
     def _finish(self, outcome: Outcome, started: float) -> None:
         self.stats.last_progress = time.monotonic()
         changes: list[Change] = []
-        for message, ids in outcome.stored:
-            changes.extend(Change(OBSERVATION, entity_id, "create") for entity_id in ids)
+        for message, stored in outcome.stored:
+            # With their rows: the change feed announces them without reading them back.
+            changes.extend(Change(OBSERVATION, obs.id, "create", obs) for obs in stored)
             self._done(message)
         self.stats.committed += len(changes)
         self.stats.batches += 1

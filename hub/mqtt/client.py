@@ -76,6 +76,12 @@ RESUBSCRIBE_AFTER = 30.0  # seconds before refused subscriptions are asked for a
 _PUBLISH, _TRUNCATED = wire.PUBLISH, wire.TRUNCATED
 _PUBACK_HEAD, _PUBREC_HEAD = wire.ack(wire.PUBACK, 1)[:2], wire.ack(wire.PUBREC, 1)[:2]
 _U16 = struct.Struct(">H").pack
+# The MQTT 5 user property every hub notification carries (publish_notification): any hub's ingest
+# (this one, a replica, a worker of a share group) drops a message carrying it unparsed, as an
+# echo. No properties under 3.1.1: there the create handler's byte check stays (hub/ingest/sta.py).
+NOTIFICATION_MARK = ("twinhub", "notification")
+_NOTIFICATION_PROPS = wire.properties({}, (NOTIFICATION_MARK,))
+_NO_PROPS = b"\x00"
 # Fixed-header flags every packet type a client may receive must carry (§2.1.3); PUBLISH has its own.
 _CONTROL_FLAGS = {
     wire.CONNACK: 0,
@@ -140,6 +146,7 @@ class _Outgoing:
     payload: bytes
     qos: int
     retain: bool
+    props: bytes = _NO_PROPS  # the encoded MQTT 5 property block
     released: bool = False
     sent: int = 1  # connections it was sent on
 
@@ -325,7 +332,7 @@ class MqttClient:
         self._acks: deque[list[int]] = deque()
         self._ack_slots: dict[int, list[int]] = {}
         self._inflight: dict[int, _Outgoing] = {}
-        self._pending: deque[tuple[bytes, bytes, int, bool]] = deque()
+        self._pending: deque[tuple[bytes, bytes, int, bool, bytes]] = deque()
         # The broker's limits from CONNACK (MQTT 5 §3.2.2.3).
         self._send_quota = 65535
         self._max_qos = 2
@@ -588,7 +595,8 @@ class MqttClient:
         now = time.time()
         level = self._level
         slots = self._ack_slots
-        read_publish = wire.read_publish
+        read_publish = wire.read_publish_marked
+        mark = NOTIFICATION_MARK
         try:
             for kind, flags, body in packets:
                 if kind == _PUBLISH and self.connected:
@@ -599,7 +607,7 @@ class MqttClient:
                     # 3.1.1 has no Maximum Packet Size: a larger message is cut to max_packet
                     # bytes, still longer than max_body_bytes, so that the writer dead-letters it
                     # as oversized and acknowledges it, instead of the broker redelivering it forever.
-                    topic, packet_id, payload = read_publish(flags, body, level)
+                    topic, packet_id, payload, echo = read_publish(flags, body, level, mark)
                     if not self._stopping:
                         qos = (flags >> 1) & 0x03
                         if qos:  # its acknowledgement's place in the arrival order
@@ -608,7 +616,7 @@ class MqttClient:
                                                          "acknowledgement", wire.PROTOCOL_ERROR)  # fmt: skip
                             slot = slots[packet_id] = [packet_id, qos, 0]
                             self._acks.append(slot)
-                        append(Message(topic, payload, packet_id, qos, now, self.generation))
+                        append(Message(topic, payload, packet_id, qos, now, self.generation, echo))
                 else:
                     self._on_control(kind, flags, body)
         finally:
@@ -773,44 +781,72 @@ class MqttClient:
         if self._link is not None:
             self._link.write(data)
 
-    def publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
-        """Publish (the Notifier's and the dead-letter publisher's entry point); thread-safe."""
+    def publish(self, topic: str, payload: bytes, qos: int, retain: bool, props: bytes = _NO_PROPS) -> None:
+        """Publish (the dead-letter publisher's entry point); thread-safe. `props`: an encoded
+        MQTT 5 property block (left out under 3.1.1)."""
         if threading.get_ident() != self._loop_thread:
             if self._loop is not None and not self._loop.is_closed():
-                self._loop.call_soon_threadsafe(self.publish, topic, payload, qos, retain)
+                self._loop.call_soon_threadsafe(self.publish, topic, payload, qos, retain, props)
             return
         encoded = topic.encode()
         if self._pending or not self._can_send(qos):
             if len(self._pending) >= OUTGOING_QUEUE_MAX:
                 self._drop("outgoing queue full")
                 return
-            self._pending.append((encoded, payload, qos, retain))
+            self._pending.append((encoded, payload, qos, retain, props))
             return
-        self._send(encoded, payload, qos, retain)
+        self._send(encoded, payload, qos, retain, props)
+
+    def publish_notification(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
+        """Publish a change notification (the Notifier's entry point), marked NOTIFICATION_MARK."""
+        self.publish(topic, payload, qos, retain, _NOTIFICATION_PROPS)
+
+    def publish_notifications(self, items: Sequence[tuple[str, bytes, bool]], qos: int) -> None:
+        """publish_notification of each (topic, payload, retain), in order. At QoS 0 with nothing
+        queued (the default, ~12 messages per ingested Observation) the checks are made once for
+        all of them: nothing in between can change them, the writes are only collected here."""
+        if qos or self._pending or not self._can_send(0) or threading.get_ident() != self._loop_thread:
+            for topic, payload, retain in items:
+                self.publish(topic, payload, qos, retain, _NOTIFICATION_PROPS)
+            return
+        encode, level, retain_ok, max_out = wire.publish, self._level, self._retain_ok, self._max_out
+        append = self._out.append
+        for topic, payload, retain in items:
+            encoded = encode(topic.encode(), payload, 0, retain and retain_ok, 0, level, _NOTIFICATION_PROPS)
+            if len(encoded) > max_out:  # [MQTT-3.2.2-15], as _encode
+                self._drop(f"{len(encoded)} bytes exceed the broker's Maximum Packet Size {max_out}")
+                continue
+            append(encoded)
+        if self._out and not self._flush_scheduled:
+            self._flush_scheduled = True
+            assert self._loop is not None
+            self._loop.call_soon(self._flush)
 
     def _can_send(self, qos: int) -> bool:
         return (
             self.connected and not self._write_paused and (qos == 0 or len(self._inflight) < self._send_quota)
         )
 
-    def _encode(self, topic: bytes, payload: bytes, qos: int, retain: bool, packet_id: int) -> bytes | None:
+    def _encode(
+        self, topic: bytes, payload: bytes, qos: int, retain: bool, packet_id: int, props: bytes
+    ) -> bytes | None:
         """The PUBLISH within the broker's limits, or None if it is too large for it."""
-        encoded = wire.publish(topic, payload, qos, retain, packet_id, self._level)
+        encoded = wire.publish(topic, payload, qos, retain, packet_id, self._level, props)
         if len(encoded) > self._max_out:  # [MQTT-3.2.2-15]: the broker would disconnect us
             self._drop(f"{len(encoded)} bytes exceed the broker's Maximum Packet Size {self._max_out}")
             return None
         return encoded
 
-    def _send(self, topic: bytes, payload: bytes, qos: int, retain: bool) -> None:
+    def _send(self, topic: bytes, payload: bytes, qos: int, retain: bool, props: bytes) -> None:
         # Within what the broker announced: a lower QoS (MQTT-3.2.2-11), no retain (MQTT-3.2.2-14).
         qos = min(qos, self._max_qos)
         retain = retain and self._retain_ok
         packet_id = self._new_id() if qos else 0
-        encoded = self._encode(topic, payload, qos, retain, packet_id)
+        encoded = self._encode(topic, payload, qos, retain, packet_id, props)
         if encoded is None:
             return
         if qos:
-            self._inflight[packet_id] = _Outgoing(topic, payload, qos, retain)
+            self._inflight[packet_id] = _Outgoing(topic, payload, qos, retain, props)
         self._write(encoded)
 
     def _pump(self) -> None:
@@ -823,7 +859,9 @@ class MqttClient:
         """Session present 0: the broker has no session state, so neither may we (MQTT-3.2.2-5).
         Unacknowledged publications go back to the queue as new ones; those already released
         (PUBREC seen) reached the broker and are done."""
-        fresh = [(o.topic, o.payload, o.qos, o.retain) for o in self._inflight.values() if not o.released]
+        fresh = [
+            (o.topic, o.payload, o.qos, o.retain, o.props) for o in self._inflight.values() if not o.released
+        ]
         self._inflight.clear()
         self._pending.extendleft(reversed(fresh))
 
@@ -841,7 +879,7 @@ class MqttClient:
                 self._drop("over the reconnected broker's Maximum QoS or Retain Available")
             else:
                 encoded = self._encode(
-                    outgoing.topic, outgoing.payload, outgoing.qos, outgoing.retain, packet_id
+                    outgoing.topic, outgoing.payload, outgoing.qos, outgoing.retain, packet_id, outgoing.props
                 )
             if encoded is None:
                 del self._inflight[packet_id]

@@ -22,6 +22,9 @@ from hub.changes.topics import Publication, select_forms, select_topics, selecte
 log = logging.getLogger("twinhub.mqtt.notify")
 
 Publish = Callable[[str, bytes, int, bool], None]  # (topic, payload, qos, retain)
+# ([(topic, payload, retain), ...], qos): many publications in one call (MqttClient.publish_notifications)
+Item = tuple[str, bytes, bool]  # (topic, payload, retain)
+PublishMany = Callable[[Sequence[Item], int], None]
 
 V11 = "v1.1"
 V10 = "v1.0"
@@ -46,10 +49,12 @@ class Notifier:
         *,
         selects: Sequence[str] = (),
         log_interval: float = 60.0,
+        publish_many: PublishMany | None = None,
     ) -> None:
         if qos not in (0, 1, 2):
             raise ValueError(f"qos must be 0, 1 or 2, got {qos!r}")
         self._publish = publish
+        self._publish_many = publish_many  # when given, each batch of Notices goes out in one call
         self._base_url = base_url.rstrip("/")
         self._qos = qos
         self._prefixes = tuple(p.strip("/") for p in version_prefixes)
@@ -65,23 +70,42 @@ class Notifier:
 
     def deliver(self, notices: Sequence[Notice]) -> None:
         """Publish every publication of every Notice under each prefix."""
+        items: list[Item] = []
+        add = items.append
+        base_url = self._base_url
         for notice in notices:
             for prefix in self._prefixes:
                 publications = notice.publications(prefix)
                 for topic, retain, prop in publications:
-                    self._send(topic, notice.body(prop, self._base_url, prefix), retain)
+                    add((topic, notice.body(prop, base_url, prefix), retain))
                 if self._selects:
-                    self._send_selected(notice, prefix, publications)
+                    self._add_selected(items, notice, prefix, publications)
+        if self._publish_many is None:
+            for topic, payload, retain in items:
+                self._send(topic, payload, retain)
+            return
+        try:
+            self._publish_many(items, self._qos)
+        except Exception as error:  # the broker client's business; count, log, go on
+            self._failed(len(items), items[0][0] if items else "", error)
+        else:
+            self.published += len(items)
 
-    def _send_selected(self, notice: Notice, prefix: str, publications: Sequence[Publication]) -> None:
+    def _add_selected(
+        self, items: list[Item], notice: Notice, prefix: str, publications: Sequence[Publication]
+    ) -> None:
         """The configured `$select` forms of each entity topic (STA §14.1; docs/mqtt-subscriptions.md)."""
         entity_topics = [(topic, retain) for topic, retain, prop in publications if prop is None]
         found = select_topics(notice.entity_type, entity_topics, self._selects, {})
         if not found:
             return
         entity = notice.entity(self._base_url, prefix)
+        payloads: dict[tuple[str, ...], bytes] = {}  # one per form, not per topic
         for topic, retain, names in found:
-            self._send(topic, orjson.dumps(selected(entity, names)), retain)
+            payload = payloads.get(names)
+            if payload is None:
+                payload = payloads[names] = orjson.dumps(selected(entity, names))
+            items.append((topic, payload, retain))
 
     def gap(self) -> None:
         self.gaps += 1  # the feed logs what it dropped; MQTT has no way to tell subscribers
@@ -90,10 +114,13 @@ class Notifier:
         try:
             self._publish(topic, payload, self._qos, retain)
         except Exception as error:  # the broker client's business; count, log, go on
-            self.failed += 1
-            now = time.monotonic()
-            if now - self._last_log >= self._log_interval:
-                self._last_log = now
-                log.warning("MQTT publish on %s failed (%d failures so far): %s", topic, self.failed, error)
+            self._failed(1, topic, error)
         else:
             self.published += 1
+
+    def _failed(self, count: int, topic: str, error: Exception) -> None:
+        self.failed += count
+        now = time.monotonic()
+        if now - self._last_log >= self._log_interval:
+            self._last_log = now
+            log.warning("MQTT publish on %s failed (%d failures so far): %s", topic, self.failed, error)

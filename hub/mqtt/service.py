@@ -72,8 +72,9 @@ class IngestService:
 
     @property
     def publish(self) -> Callable[[str, bytes, int, bool], None]:
-        """publish(topic, payload, qos, retain) on the hub's connection, for the Notifier."""
-        return self.client.publish
+        """publish(topic, payload, qos, retain) on the hub's connection, for the Notifier: marked
+        as a notification, so that hub ingests drop it as an echo (MqttClient.publish_notification)."""
+        return self.client.publish_notification
 
     def client_ready(self) -> bool:
         """Connected and subscribed (for /ready and for tests that publish right after start)."""
@@ -159,6 +160,7 @@ async def _ingest_into(
         qos=settings.mqtt_notify_qos,
         version_prefixes=version_prefixes(settings.mqtt_publish_v10),
         selects=settings.mqtt_select_topics,
+        publish_many=service.client.publish_notifications,
     )
     feed.sinks.append(notifier)
     service.stats.notifications_dropped = lambda: feed.dropped + service.client.dropped

@@ -102,6 +102,8 @@ def varint(value: int) -> bytes:
     """A variable byte integer (§1.5.5)."""
     if value < 0x80:
         return bytes((value,))
+    if value < 0x4000:  # two bytes: most notifications (a rendered entity is a few hundred bytes)
+        return bytes(((value & 0x7F) | 0x80, value >> 7))
     out = bytearray()
     while True:
         byte = value & 0x7F
@@ -460,6 +462,16 @@ def read_connack(body: bytes, level: int) -> ConnAck:
 
 def read_publish(flags: int, body: bytes, level: int) -> tuple[str, int, bytes]:
     """PUBLISH (§3.3): (topic, packet id or 0, payload). Properties are checked, not returned."""
+    topic, packet_id, payload, _ = read_publish_marked(flags, body, level, None)
+    return topic, packet_id, payload
+
+
+def read_publish_marked(
+    flags: int, body: bytes, level: int, marker: tuple[str, str] | None
+) -> tuple[str, int, bytes, bool]:
+    """read_publish, and whether the message carries the user property `marker` (MQTT 5; a 3.1.1
+    message has no properties). Checked while the properties are read anyway: no second parse."""
+    marked = False
     qos = (flags >> 1) & 0x03
     if qos == 3:
         raise ProtocolError("PUBLISH with QoS 3")  # [MQTT-3.3.1-4]
@@ -483,11 +495,12 @@ def read_publish(flags: int, body: bytes, level: int) -> tuple[str, int, bytes]:
             props, pos = read_properties(body, pos)
             if TOPIC_ALIAS in props:  # CONNECT allowed none (Topic Alias Maximum 0) [MQTT-3.1.2-27]
                 raise ProtocolError("PUBLISH with a topic alias", TOPIC_ALIAS_INVALID)
+            marked = marker is not None and marker in props.get(USER_PROPERTY, ())
     if pos > len(body):
         raise ProtocolError("truncated PUBLISH")
     if not topic or "\x00" in topic or "+" in topic or "#" in topic:
         raise ProtocolError(f"PUBLISH topic {topic!r} is empty or has U+0000 or a wildcard")  # [MQTT-3.3.2-2]
-    return topic, packet_id, body[pos:]
+    return topic, packet_id, body[pos:], marked
 
 
 def read_packet_id(body: bytes) -> int:

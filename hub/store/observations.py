@@ -37,6 +37,17 @@ class ObservationRow:
     parameters: dict[str, Any] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class StoredObservation:
+    """An Observation as its insert committed it: its id, its row, and whether the insert made it
+    its stream's latest (``last_observation_id``). The change feed announces it from this without
+    reading it back (hub/changes/load.py)."""
+
+    id: int
+    row: ObservationRow
+    latest: bool
+
+
 _COLUMNS = (
     ("phenomenon_time_start", "timestamptz"),
     ("phenomenon_time_end", "timestamptz"),
@@ -85,7 +96,8 @@ def _extent_update(table: str, column: str) -> str:
                (array_agg(result {latest}))[1] AS last_result
         FROM o WHERE {column} IS NOT NULL GROUP BY {column}
     ) a
-    WHERE d.id = a.stream_id"""
+    WHERE d.id = a.stream_id
+    RETURNING d.last_observation_id"""
 
 
 def _insert_sql() -> str:
@@ -108,7 +120,9 @@ def _insert_sql() -> str:
                   datastream_id, multi_datastream_id, result_number
     ),
     {updates}{rollups.insert_ctes("o")}
-    SELECT id FROM o"""
+    SELECT id, id IN (SELECT last_observation_id FROM u0 UNION ALL SELECT last_observation_id FROM u1)
+           AS latest
+    FROM o"""
 
 
 INSERT_SQL = _insert_sql()
@@ -122,6 +136,16 @@ def _json_text(value: Any) -> str | None:
 
 async def insert_observations(conn: asyncpg.Connection, rows: Sequence[ObservationRow]) -> list[int]:
     """Insert a batch in one statement; returns the new ids in input order."""
+    return [r["id"] for r in await _insert(conn, rows)]
+
+
+async def insert_stored(conn: asyncpg.Connection, rows: Sequence[ObservationRow]) -> list[StoredObservation]:
+    """insert_observations, answering each row with its id and whether it became its stream's latest."""
+    records = await _insert(conn, rows)
+    return [StoredObservation(r["id"], row, r["latest"]) for r, row in zip(records, rows, strict=True)]
+
+
+async def _insert(conn: asyncpg.Connection, rows: Sequence[ObservationRow]) -> list[asyncpg.Record]:
     columns = [
         [_json_text(getattr(row, name)) for row in rows]
         if sqltype == "jsonb"
@@ -129,10 +153,49 @@ async def insert_observations(conn: asyncpg.Connection, rows: Sequence[Observati
         for name, sqltype in _COLUMNS
     ]
     try:
-        records = await conn.fetch(INSERT_SQL, *columns)
+        records: list[asyncpg.Record] = await conn.fetch(INSERT_SQL, *columns)
     except asyncpg.ForeignKeyViolationError as error:
         raise BadLinkError(f"an Observation links to a missing entity ({error.detail})") from None
-    return [r["id"] for r in records]
+    return records
+
+
+# ---- a value as jsonb hands it back -------------------------------------------------------------
+
+UNSURE = object()  # jsonb_value's answer when it cannot tell without asking the database
+
+# orjson writes floats from 1e16 on with an exponent (1e16); numeric's output spells them out
+# (10000000000000000), which reads back as an integer. Below that a float reads back as itself.
+_FLOAT_EXACT = 1e16
+
+
+def jsonb_value(value: Any) -> Any:
+    """`value` (as orjson read it) the way a jsonb column returns it: object keys in jsonb's order
+    (shorter first, then bytewise), -0.0 as 0.0; UNSURE for a float whose text numeric rewrites.
+    Lets the change feed render a stored Observation without reading it back."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        if -_FLOAT_EXACT < value < _FLOAT_EXACT:
+            return value + 0.0  # -0.0 + 0.0 is 0.0: numeric has no negative zero
+        return UNSURE
+    if kind is list:
+        items = [jsonb_value(item) for item in value]
+        return UNSURE if any(item is UNSURE for item in items) else items
+    if kind is dict:
+        stored = {}
+        for key in sorted(value, key=_jsonb_key_order):
+            item = jsonb_value(value[key])
+            if item is UNSURE:
+                return UNSURE
+            stored[key] = item
+        return stored
+    return UNSURE
+
+
+def _jsonb_key_order(key: str) -> tuple[int, bytes]:
+    raw = key.encode()
+    return len(raw), raw
 
 
 _REFRESH_SQL = """
@@ -181,6 +244,14 @@ WITH made AS (
 SELECT id FROM made UNION ALL SELECT id FROM features_of_interest WHERE location_id = $1"""
 
 
+def no_location_reason(kind: str, stream_id: int) -> str:
+    """Why an Observation of a stream whose Thing has no Location gets no FeatureOfInterest."""
+    return (
+        f"Observation.FeatureOfInterest: not given, and the Thing of {kind} {stream_id} "
+        "has no Location to derive it from"
+    )
+
+
 async def features_for_streams(
     conn: asyncpg.Connection, table: str, stream_ids: Sequence[int]
 ) -> dict[int, int]:
@@ -195,10 +266,7 @@ async def features_for_streams(
         if record is None:
             raise BadLinkError(f"Observation.{kind}: {kind} {stream_id} does not exist")
         if record["location_id"] is None:
-            raise BadLinkError(
-                f"Observation.FeatureOfInterest: not given, and the Thing of {kind} {stream_id} "
-                "has no Location to derive it from"
-            )
+            raise BadLinkError(no_location_reason(kind, stream_id))
         feature_id = record["feature_id"]
         if feature_id is None:
             feature_id = await conn.fetchval(_FEATURE_FROM_LOCATION_SQL, record["location_id"])

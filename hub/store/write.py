@@ -44,6 +44,9 @@ class Change:
     entity_type: EntityType
     entity_id: int
     operation: str  # "create" | "update" | "delete"
+    # A created Observation as its insert stored it, when the writer has it at hand: the change
+    # feed then announces it without reading it back (hub/changes/load.py).
+    stored: obs.StoredObservation | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

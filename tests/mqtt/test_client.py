@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -22,8 +23,9 @@ from mqtt_helpers import (
 )
 from scripted_broker import running_client
 
+from hub.config import Settings
 from hub.mqtt import wire
-from hub.mqtt.client import WRITE_BUFFER_HIGH, _WebSocketLink
+from hub.mqtt.client import NOTIFICATION_MARK, WRITE_BUFFER_HIGH, MqttClient, _WebSocketLink
 from hub.mqtt.service import IngestService, running_ingest
 
 
@@ -202,3 +204,26 @@ async def test_websocket_writes_are_bounded_and_all_arrive(broker: Broker, tmp_p
         watcher.disconnect()
         watcher.loop_stop()
     assert [topic for topic, _ in collected] == [f"bulk/{index}" for index in range(count)]
+
+
+def _unconnected_client(settings_url: str, tmp_path: Path) -> MqttClient:
+    """A client whose writes are collected, not sent: its state set as if connected on this thread."""
+    settings = Settings(database_url="postgresql://x@127.0.0.1/x", mqtt_url=settings_url, data_dir=tmp_path)
+    client = MqttClient(settings, [], lambda messages: None)
+    client.connected = True
+    client._loop_thread = threading.get_ident()
+    client._flush_scheduled = True  # keep the writes in client._out
+    return client
+
+
+@pytest.mark.parametrize("qos", [0, 1])
+def test_publish_notifications_writes_what_publishing_one_by_one_writes(qos: int, tmp_path: Path) -> None:
+    items = [(f"v1.1/Datastreams({i})/Observations", b'{"result":%d}' % i, i % 3 == 0) for i in range(50)]
+    one, many = (_unconnected_client("mqtt://127.0.0.1:1", tmp_path) for _ in range(2))
+    for topic, payload, retain in items:
+        one.publish_notification(topic, payload, qos, retain)
+    many.publish_notifications(items, qos)
+    assert many._out == one._out
+    assert len(many._out) == len(items)
+    _, flags, body = wire.Decoder().feed(many._out[0])[0]
+    assert wire.read_publish_marked(flags, body, wire.MQTT5, NOTIFICATION_MARK)[3]

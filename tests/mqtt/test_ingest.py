@@ -13,6 +13,7 @@ import pytest_asyncio
 from mqtt_helpers import (
     Broker,
     Collector,
+    connect,
     count,
     hub_settings,
     make_entities,
@@ -21,7 +22,10 @@ from mqtt_helpers import (
     results,
     wait_for,
 )
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
+from hub.mqtt.client import NOTIFICATION_MARK
 from hub.mqtt.service import IngestService
 from hub.store.write import Change
 
@@ -159,6 +163,50 @@ async def test_notifications_on_create_topics_are_not_created_again(
     await wait_for(lambda: hub.service.stats.acknowledged >= 2)
     assert await results(clean_db) == [3]
     assert hub.service.stats.echoes == 1
+
+
+async def test_messages_marked_as_notifications_are_echoes_unparsed(
+    hub: Hub, clean_db: str, broker: Broker
+) -> None:
+    """The mark (MQTT 5 user property) is what counts, not the body: even a valid create body
+    published with it (as a replica's notification would be) is dropped, counted as an echo."""
+    e = await make_entities(clean_db)
+    topic = f"v1.1/Datastreams({e.datastreams[0]})/Observations"
+    marked = Properties(PacketTypes.PUBLISH)
+    marked.UserProperty = [NOTIFICATION_MARK]
+    other = Properties(PacketTypes.PUBLISH)
+    other.UserProperty = [("twinhub", "something-else")]
+    client = connect(broker.port)
+    try:
+        for payload, props in ((observation(1), marked), (b"not json", marked), (observation(2), other)):
+            client.publish(topic, payload, qos=1, properties=props).wait_for_publish(30)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    await wait_for(lambda: hub.service.stats.acknowledged >= 3)
+    assert await results(clean_db) == [2]
+    assert hub.service.stats.echoes == 2
+    assert not hub.service.stats.dead_lettered
+
+
+async def test_with_a_share_group_the_hubs_own_notifications_come_back_as_echoes(
+    clean_db: str, pool: asyncpg.Pool, broker: Broker, tmp_path: Path
+) -> None:
+    """No Local is not allowed on a shared subscription: the mark keeps them out."""
+    settings = hub_settings(clean_db, broker, tmp_path, ingest_batch_ms=20, mqtt_share_group="g")
+    service = IngestService(settings, pool, lambda batch: None)
+    service.start()
+    try:
+        await wait_for(service.client_ready)
+        e = await make_entities(clean_db)
+        topic = f"v1.1/Datastreams({e.datastreams[0]})/Observations"
+        service.publish(topic, observation(5), 1, False)  # as the Notifier publishes
+        publish_all(broker.port, [(topic, observation(6))])
+        await wait_for(lambda: service.stats.acknowledged >= 2)
+        assert await results(clean_db) == [6]
+        assert service.stats.echoes == 1
+    finally:
+        await service.stop()
 
 
 async def test_duplicates_are_stored_twice_by_default(hub: Hub, clean_db: str, broker: Broker) -> None:

@@ -159,3 +159,19 @@ def test_publish_takes_an_encoded_property_block() -> None:
     _, flags, body = wire.Decoder().feed(encoded)[0]
     assert wire.read_publish(flags, body, wire.MQTT5) == ("t", 3, b"p")
     assert wire.read_properties(body, 5)[0] == {wire.USER_PROPERTY: [("twinhub", "1")]}
+
+
+def test_read_publish_marked_finds_the_marker_among_user_properties() -> None:
+    mark = ("twinhub", "notification")
+    cases = [
+        (wire.properties({}, (("a", "b"), mark)), wire.MQTT5, True),
+        (wire.properties({}, (("twinhub", "other"),)), wire.MQTT5, False),
+        (wire.properties({0x01: 1}), wire.MQTT5, False),  # other properties only
+        (b"\x00", wire.MQTT5, False),
+        (b"\x00", wire.MQTT311, False),  # no properties in 3.1.1
+    ]
+    for props, level, marked in cases:
+        encoded = wire.publish(b"t", b"p", 1, False, 3, level, props)
+        _, flags, body = wire.Decoder().feed(encoded)[0]
+        assert wire.read_publish_marked(flags, body, level, mark) == ("t", 3, b"p", marked)
+        assert wire.read_publish_marked(flags, body, level, None) == ("t", 3, b"p", False)
