@@ -693,7 +693,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> str:
     hub: Serve | None = None
     log = tmp / "hub.log"
     try:
-        dsn = await fresh_database(args.dsn, DB_NAME)
+        dsn = await fresh_database(args.dsn, args.database)
         hub = Serve(dsn, broker.url, tmp, log)
         say("starting twinhub serve (default settings) ...")
         await hub.start()
@@ -748,7 +748,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> str:
             hub.stop()
         broker.stop()
         if not args.keep:
-            await drop_database(args.dsn, DB_NAME)
+            await drop_database(args.dsn, args.database)
         if args.hub_log and log.exists():
             shutil.copyfile(log, args.hub_log)
     ctx.notes += log_warnings(log)
@@ -802,6 +802,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--output", type=Path, help="also write the report to this file")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument(
+        "--database",
+        default=DB_NAME,
+        help=f"name of the bench's database (default {DB_NAME}); give runs side by side names of their own",
+    )
     parser.add_argument("--hub-log", type=Path, help="copy the hub's log (access log included) here")
     parser.add_argument("--profile", type=Path, help="py-spy each hub phase; raw stacks into this directory")
     parser.add_argument(
