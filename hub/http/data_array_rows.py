@@ -138,17 +138,18 @@ def _times(values: Column, field: str, interval: bool, bad: set[int]) -> tuple[C
             except ValueError:  # e.g. February 30: the full parser says why
                 start = end = None
                 bad.add(position)
-        else:
+        elif interval or isinstance(value, str):
             try:
                 if interval:
                     start, end = parse_time(value, field)
-                elif isinstance(value, str):
-                    start = end = parse_instant(value, field)
                 else:
-                    raise ValidationError(field, "must be an ISO 8601 instant string")
+                    start = end = parse_instant(value, field)
             except ValidationError:
                 start = end = None
                 bad.add(position)
+        else:  # an instant is a string
+            start = end = None
+            bad.add(position)
         starts.append(start)
         ends.append(end)
     return starts, ends
@@ -183,15 +184,11 @@ def _features(values: Column, bad: set[int]) -> Column:
     return ids
 
 
-def _nothing_valid(group: Group, stream: int | None) -> ValidRows:
-    return ValidRows(group.stream, stream, [], {})
-
-
 def validate_rows(group: Group) -> ValidRows:
     """The rows of a group that pass validation, column by column."""
     stream = stream_id(group)
     if stream is None or "result" not in group.components:  # every row fails the same way
-        return _nothing_valid(group, stream)
+        return ValidRows(group.stream, stream, [], {})
     width = len(group.components)
     rows = group.rows
     index = [i for i, row in enumerate(rows) if isinstance(row, list) and len(row) == width]
