@@ -53,9 +53,6 @@ class ObservationColumns:
     valid_time_end: list[datetime | None] | None = None
     parameters: list[dict[str, Any] | None] | None = None
 
-    def __len__(self) -> int:
-        return len(self.phenomenon_time_start)
-
     def given(self) -> tuple[tuple[str, bool], ...]:
         """(name, whether one value for all rows) of the columns given, in declaration order."""
         values = ((f.name, getattr(self, f.name)) for f in fields(self))
