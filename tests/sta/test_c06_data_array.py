@@ -21,8 +21,11 @@ from helpers import (
     populate,
     post,
     ref,
+    thing,
     url,
 )
+
+from hub.app import FEED
 
 DEFAULT_COMPONENTS = [
     "id",
@@ -34,6 +37,7 @@ DEFAULT_COMPONENTS = [
     "parameters",
 ]
 T1 = "2021-05-15T10:10:00Z"
+FOI = "FeatureOfInterest/id"
 
 
 async def _streams(client: Any) -> None:
@@ -248,3 +252,135 @@ async def test_create_observations_works_under_v1_0(client: Any) -> None:
     response = await client.post("/v1.0/CreateObservations", json=request)
     assert response.status == 201
     assert await response.json() == [url(client, "Observations(3)", "/v1.0")]
+
+
+async def test_groups_with_different_components_store_every_value(client: Any) -> None:
+    await populate(client)
+    foi = await create(client, "FeaturesOfInterest", feature_of_interest())
+    assert await create(client, "Datastreams", datastream("Second stream")) == 2
+    request = [
+        {
+            "Datastream": ref(1),
+            "components": ["result", "phenomenonTime", "resultTime", "validTime", "resultQuality"],
+            "dataArray": [
+                ["a", "2021-06-01T00:00:00Z", "2021-06-01T00:00:05Z", "2021-06-01T00:00:00Z/PT1H", {"q": 1}],
+                [None, "2021-06-01T00:10:00.250+00:00", None, "2021-06-01T00:00:00Z", None],
+            ],
+        },
+        {
+            "Datastream": {"@iot.selfLink": url(client, "Datastreams(2)")},
+            "components": ["parameters", FOI, "result"],
+            "dataArray": [[{"depth": 2}, foi, 7], [None, str(foi), 8]],
+        },
+        {"MultiDatastream": ref(1), "components": ["result"], "dataArray": [[[1, 2]]]},
+    ]
+    status, links, _ = await post(client, "CreateObservations", request)
+    assert status == 201, links
+    assert links == [url(client, f"Observations({i})") for i in range(3, 8)]
+    keys = ("result", "phenomenonTime", "resultTime", "validTime", "resultQuality", "parameters")
+    stored = [
+        await get_ok(client, f"Observations({i})?$expand=FeatureOfInterest($select=id)") for i in range(3, 8)
+    ]
+    assert [tuple(entity.get(k) for k in keys) for entity in stored] == [
+        ("a", "2021-06-01T00:00:00Z", "2021-06-01T00:00:05Z",
+         "2021-06-01T00:00:00Z/2021-06-01T01:00:00Z", {"q": 1}, None),
+        (None, "2021-06-01T00:10:00.250Z", None, "2021-06-01T00:00:00Z/2021-06-01T00:00:00Z", None, None),
+        (7, stored[2]["phenomenonTime"], None, None, None, {"depth": 2}),
+        (8, stored[3]["phenomenonTime"], None, None, None, None),
+        ([1, 2], stored[4]["phenomenonTime"], None, None, None, None),
+    ]  # fmt: skip
+    assert [entity["FeatureOfInterest"]["@iot.id"] for entity in stored] == [1, 1, foi, foi, 1]
+    stream = await get_ok(client, "Datastreams(1)")
+    assert stream["phenomenonTime"] == "2021-05-15T10:00:00Z/2021-06-01T00:10:00.250Z"
+    assert stream["resultTime"] == "2021-06-01T00:00:05Z/2021-06-01T00:00:05Z"
+
+
+async def test_rows_without_phenomenon_time_get_the_time_of_arrival(client: Any) -> None:
+    await populate(client)
+    before = (await get_ok(client, "Datastreams(1)"))["phenomenonTime"]
+    status, links, _ = await post(
+        client,
+        "CreateObservations",
+        [{"Datastream": ref(1), "components": ["result"], "dataArray": [[1], [2]]}],
+    )
+    assert status == 201, links
+    times = [(await get_ok(client, f"Observations({i})"))["phenomenonTime"] for i in (3, 4)]
+    assert times[0] == times[1] > "2026"
+    assert (await get_ok(client, "Datastreams(1)"))["phenomenonTime"] == f"{before.split('/')[0]}/{times[0]}"
+
+
+async def test_link_failures_per_row(client: Any) -> None:
+    """Rows whose links fail answer "error": no Location to derive a feature from, a missing
+    feature, a MultiDatastream result of the wrong arity; the other rows are stored."""
+    await populate(client)
+    assert await create(client, "Things", thing("Bare", locations=[])) == 2
+    assert await create(client, "Datastreams", datastream("Homeless", thing_id=2)) == 2
+    request = [
+        {"Datastream": ref(2), "components": ["result"], "dataArray": [[1], [2]]},
+        {"Datastream": ref(2), "components": ["result", FOI], "dataArray": [[3, 1], [4, None], [5, 77]]},
+        {
+            "MultiDatastream": ref(1),
+            "components": ["result"],
+            "dataArray": [[[1]], [[1, 2]], [None], [[1, 2, 3]]],
+        },
+    ]
+    status, links, _ = await post(client, "CreateObservations", request)
+    assert status == 201, links
+    expected = ["error", "error", url(client, "Observations(3)"), "error", "error"]
+    assert links == [*expected, "error", url(client, "Observations(4)"), "error", "error"]
+    assert await count(client, "Observations") == 4
+
+
+@pytest.mark.parametrize(
+    "stream",
+    [
+        {"@iot.id": 2**63},  # no bigint holds it: no such Datastream
+        datastream("Made inline"),  # a deep insert: CreateObservations adds rows to existing streams only
+        {"@iot.id": 99},
+    ],
+)
+async def test_a_stream_that_is_no_existing_one_fails_its_rows(client: Any, stream: Json) -> None:
+    await populate(client)
+    request = [
+        {"Datastream": stream, "components": ["result"], "dataArray": [[1], [2]]},
+        {"Datastream": ref(1), "components": ["result", FOI], "dataArray": [[3, 2**63], [4, 1]]},
+    ]
+    status, links, _ = await post(client, "CreateObservations", request)
+    assert status == 201, links
+    assert links == ["error", "error", "error", url(client, "Observations(3)")]
+    assert await count(client, "Datastreams") == 1
+
+
+async def test_every_stored_row_is_announced_once_committed(client: Any) -> None:
+    await populate(client)
+    feed = client.server.app[FEED]
+    await feed.flush()
+    sink = _Recorder()
+    feed.sinks.append(sink)
+    try:
+        request = [{"Datastream": ref(1), "components": ["result"], "dataArray": [[1], ["x", 2], [3]]}]
+        status, links, _ = await post(client, "CreateObservations", request)
+        assert status == 201, links
+        await feed.flush()
+    finally:
+        feed.sinks.remove(sink)
+    assert links == [url(client, "Observations(3)"), "error", url(client, "Observations(4)")]
+    assert sink.announced == [("Observation", 3, {"create"}), ("Observation", 4, {"create"})]
+
+
+class _Recorder:
+    """A change-feed sink that keeps what it is given."""
+
+    every_process = False
+
+    def __init__(self) -> None:
+        self.announced: list[tuple[str, int, set[str]]] = []
+
+    def active(self) -> bool:
+        return True
+
+    def deliver(self, notices: Any) -> None:
+        self.announced += [(n.entity_type.name, n.entity_id, set(n.operations)) for n in notices]
+
+    def gap(self) -> None:
+        raise AssertionError("no change may be lost here")
