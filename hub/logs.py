@@ -106,7 +106,7 @@ class TextFormatter(logging.Formatter):
         super().__init__(TEXT_FORMAT)
         self._second: tuple[int, str] = (-1, "")  # one tuple, so another thread never sees half of it
 
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         if datefmt is not None:
             return super().formatTime(record, datefmt)
         second = int(record.created)
@@ -114,7 +114,7 @@ class TextFormatter(logging.Formatter):
         if cached[0] != second:
             cached = (second, time.strftime(self.default_time_format, self.converter(record.created)))
             self._second = cached
-        return self.default_msec_format % (cached[1], record.msecs)
+        return f"{cached[1]},{int(record.msecs):03d}"  # as logging.Formatter.default_msec_format
 
 
 def formatter(log_format: str) -> logging.Formatter:
