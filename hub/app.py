@@ -44,10 +44,11 @@ def build_app(settings: Settings) -> web.Application:
             "build_app needs settings.database_url (the CLI fills it in for the embedded server)"
         )
     # Outermost first: metrics and request ids see every answer, CORS answers preflights before any
-    # credential check, compression takes the final (error or not) bodies.
+    # credential check, compression takes the final (error or not) bodies. Without cors_origins
+    # CORS is off, and its middleware is left out rather than passed through on every request.
     middlewares = [
         observe_middleware,
-        cors_middleware(settings),
+        *([cors_middleware(settings)] if settings.cors_origins else []),
         compression_middleware(settings),
         error_middleware,
         security_middleware,

@@ -9,9 +9,11 @@ record made while it is set carries it, in both formats.
 from __future__ import annotations
 
 import logging
+import math
+import os
 import re
 import sys
-import uuid
+import time
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -34,7 +36,7 @@ def request_id(incoming: str | None = None) -> str:
     """The id for a request: its own X-Request-Id when that is sane, else a new random one."""
     if incoming is not None and _REQUEST_ID_TEXT.fullmatch(incoming):
         return incoming
-    return uuid.uuid4().hex[:16]
+    return os.urandom(8).hex()  # 16 hex digits; a quarter of uuid4()'s cost, on every request
 
 
 def current_request_id() -> str | None:
@@ -51,12 +53,35 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+def _utc_seconds(second: int) -> str:
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per record: time (UTC, ISO 8601), level, logger, message, request_id, extras."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._second: tuple[float, str] = (-1.0, "")  # the date and time text of the last second
+
+    def utc_time(self, created: float) -> str:
+        """`datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")`, with the
+        date and time text made once per second: the same split and rounding as datetime's."""
+        fraction, second = math.modf(created)
+        micros = round(fraction * 1_000_000)
+        if micros >= 1_000_000:
+            second, micros = second + 1, micros - 1_000_000
+        elif micros < 0:  # before 1970
+            second, micros = second - 1, micros + 1_000_000
+        cached = self._second
+        if cached[0] != second:
+            cached = (second, _utc_seconds(int(second)))
+            self._second = cached  # one tuple, so another thread never sees half of it
+        return f"{cached[1]}.{micros // 1000:03d}+00:00"
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "time": self.utc_time(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -73,11 +98,30 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
+class TextFormatter(logging.Formatter):
+    """TEXT_FORMAT, with the local time text made once per second rather than once per line (the
+    access log writes a line per request); the text is the same as logging.Formatter's."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+        self._second: tuple[int, str] = (-1, "")  # one tuple, so another thread never sees half of it
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        cached = self._second
+        if cached[0] != second:
+            cached = (second, time.strftime(self.default_time_format, self.converter(record.created)))
+            self._second = cached
+        return f"{cached[1]},{int(record.msecs):03d}"  # as logging.Formatter.default_msec_format
+
+
 def formatter(log_format: str) -> logging.Formatter:
     """The formatter for a `log_format` setting value."""
     if log_format == "json":
         return JsonFormatter()
-    return logging.Formatter(TEXT_FORMAT)
+    return TextFormatter()
 
 
 def configure_logging(level: str, log_format: str = "text", stream: TextIO | None = None) -> None:
@@ -102,6 +146,7 @@ class _HubHandler(logging.StreamHandler):  # type: ignore[type-arg]
 __all__ = [
     "JsonFormatter",
     "RequestIdFilter",
+    "TextFormatter",
     "configure_logging",
     "current_request_id",
     "formatter",

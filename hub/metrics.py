@@ -79,6 +79,9 @@ class HubMetrics:
             buckets=BATCH_SECONDS_BUCKETS,
             registry=self.registry,
         )
+        # The labelled children per (method, route, status class): labels() validates and looks its
+        # arguments up on every call, a few µs of every request. The route shapes are bounded.
+        self._http_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.state = StateCollector(role, client_id)
         self.registry.register(self.state)
         ProcessCollector(registry=self.registry)
@@ -87,8 +90,16 @@ class HubMetrics:
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one answered HTTP request."""
-        self.http_requests.labels(method, route, f"{status // 100}xx").inc()
-        self.http_duration.labels(method, route).observe(seconds)
+        key = (method, route, status // 100)
+        children = self._http_children.get(key)
+        if children is None:
+            children = (
+                self.http_requests.labels(method, route, f"{status // 100}xx"),
+                self.http_duration.labels(method, route),
+            )
+            self._http_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def observe_batch(self, rows: int, seconds: float) -> None:
         """Count one committed ingest batch (the hook IngestStats.on_batch calls)."""

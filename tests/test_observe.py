@@ -7,6 +7,7 @@ import io
 import logging
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -16,10 +17,18 @@ from aiohttp.test_utils import TestClient, TestServer
 from observe_helpers import Exposition
 
 from hub.config import ConfigError, load_settings
+from hub.http import observe
 from hub.http.errors import error_middleware
-from hub.http.observe import INVALID, MAX_SEGMENTS, observe_middleware, sta_shape
+from hub.http.observe import (
+    INVALID,
+    MAX_SEGMENTS,
+    SHAPE_CACHE_SIZE,
+    SHAPE_CACHE_TAIL,
+    observe_middleware,
+    sta_shape,
+)
 from hub.ingest.writer import IngestStats
-from hub.logs import JsonFormatter, configure_logging
+from hub.logs import TEXT_FORMAT, JsonFormatter, TextFormatter, configure_logging
 from hub.metrics import HubMetrics
 from hub.store.pool import create_pool
 
@@ -241,3 +250,36 @@ async def test_every_metric_is_documented_in_the_readme(db_dsn: str) -> None:
     assert {"twinhub_db_pool_in_use", "twinhub_ingest_dead_letters", "twinhub_http_requests"} <= names
     for name in names:
         assert f"`{name}" in README, f"metric {name} is not documented in README.md"
+
+
+# Instants where a remembered second could go wrong: whole seconds, just before the next one (the
+# microseconds round up into it), the millisecond boundary, before 1970, and a run within one second.
+INSTANTS = [
+    *(s + f for s in (0.0, 1.0, 1_780_000_000.0, 4_102_444_799.0) for f in (0.0, 0.0005, 0.9995, 0.9999996)),
+    -1.5,
+    -0.0000004,
+    -86_400.25,
+    *(1_780_000_123 + k / 997 for k in range(2000)),
+]
+
+
+@pytest.mark.parametrize("created", [INSTANTS, list(reversed(INSTANTS))])
+def test_log_times_are_the_text_logging_and_datetime_make(created: list[float]) -> None:
+    plain = logging.Formatter(TEXT_FORMAT)
+    text, json = TextFormatter(), JsonFormatter()
+    for moment in created:
+        record = logging.LogRecord("twinhub.test", logging.INFO, __file__, 1, "m", None, None)
+        record.created, record.msecs = moment, int((moment - int(moment)) * 1000) + 0.0
+        assert text.format(record) == plain.format(record), moment
+        assert json.utc_time(moment) == datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds")
+
+
+def test_remembered_shapes_stay_bounded_and_long_tails_are_not_kept() -> None:
+    for n in range(SHAPE_CACHE_SIZE + 10):
+        assert sta_shape(f"Datastreams({n})/Observations") == "Datastreams(id)/Observations"
+        assert len(observe._shapes) <= SHAPE_CACHE_SIZE
+    long_tail = "Things(1)" + "/Datastreams(2)/Thing" * 20
+    assert len(long_tail) > SHAPE_CACHE_TAIL
+    assert sta_shape(long_tail).endswith("/...")
+    assert long_tail not in observe._shapes
+    assert sta_shape("things") == INVALID == sta_shape("things")  # refusals are remembered as such

@@ -58,4 +58,9 @@ def valid_key_id(text: str) -> bool:
 
 def matches(key: str, sha256: str) -> bool:
     """Constant-time comparison of a presented key with a stored hash."""
-    return hmac.compare_digest(hash_key(key), sha256.lower())
+    return digest_matches(hash_key(key), sha256)
+
+
+def digest_matches(digest: str, sha256: str) -> bool:
+    """Constant-time comparison of a presented key's hash_key with a stored hash."""
+    return hmac.compare_digest(digest, sha256.lower())

@@ -4,6 +4,7 @@ hub/http/operations.py (OGC 18-088 §9, §10, §14) or a JSON $batch (§12), and
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -170,18 +171,25 @@ async def handle_root(request: web.Request) -> web.StreamResponse:
     require(request, ["read"])
     state = AppState.of(request)
     base = service_root(request, state.settings)
+    body = _root_body(base, state.settings.mqtt_url, state.settings.mqtt_public_urls)
+    return web.Response(body=body, status=200, content_type=JSON, headers={})
+
+
+@functools.lru_cache(maxsize=64)  # one per base URL the clients use (Host, X-Forwarded-*)
+def _root_body(base: str, mqtt_url: str | None, mqtt_public_urls: tuple[str, ...] | None) -> bytes:
+    """The service root document as JSON, made once per base URL and broker settings."""
     sets = [{"name": name, "url": f"{base}/{name}"} for name in ENTITY_SETS]
     settings: dict[str, Any] = {"conformance": list(CONFORMANCE)}
-    if state.settings.mqtt_url:
+    if mqtt_url:
         # STA-NOTES 6: the MQTT classes work only with a broker, and say where it is.
-        endpoints = list(state.settings.mqtt_public_urls or ())
+        endpoints = list(mqtt_public_urls or ())
         if not endpoints:  # the hub's own broker URL, without credentials
-            parts = urlsplit(state.settings.mqtt_url)
+            parts = urlsplit(mqtt_url)
             endpoints = [urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))]
         for uri in MQTT_CONFORMANCE:
             settings["conformance"].append(uri)
             settings[uri] = {"endpoints": endpoints}
-    return to_web(StaResponse(200, {"value": sets, "serverSettings": settings}))
+    return orjson.dumps({"value": sets, "serverSettings": settings})
 
 
 MQTT_CONFORMANCE = (

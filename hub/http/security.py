@@ -10,6 +10,7 @@ off; writes need credentials unless auth_anonymous_write is on.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import time
 from collections.abc import Iterable
@@ -107,10 +108,15 @@ async def security_middleware(request: web.Request, handler: Handler) -> web.Str
 
 def anonymous_roles(settings: Settings) -> frozenset[Role]:
     """What a client without credentials may do."""
+    return _anonymous_roles(settings.auth_anonymous_read, settings.auth_anonymous_write)
+
+
+@functools.cache
+def _anonymous_roles(read: bool, write: bool) -> frozenset[Role]:
     roles: set[Role] = set()
-    if settings.auth_anonymous_read:
+    if read:
         roles.add("read")
-    if settings.auth_anonymous_write:
+    if write:
         roles |= WRITE_ROLES
     return frozenset(roles)
 
@@ -118,21 +124,21 @@ def anonymous_roles(settings: Settings) -> frozenset[Role]:
 def check_roles(principal: Principal | None, roles: Iterable[Role], settings: Settings) -> None:
     """Raise 401 (no credentials) or 403 (missing role) unless the roles are all granted."""
     anonymous = anonymous_roles(settings)
-    needed = sorted({role for role in roles if role not in anonymous})
-    if not needed:
+    needed = [role for role in roles if role not in anonymous]
+    if not needed or (principal is not None and all(principal.holds(role) for role in needed)):
         return
-    verbs = " and ".join(VERB_BY_ROLE[role] for role in needed)
+    needed = sorted(set(needed))
     if principal is None:
+        verbs = " and ".join(VERB_BY_ROLE[role] for role in needed)
         raise AuthenticationError(
             f"credentials are needed to {verbs}: send an API key or an OIDC token as "
             "'Authorization: Bearer <credential>' (or the key as X-API-Key)"
         )
     missing = [role for role in needed if not principal.holds(role)]
-    if missing:
-        raise PermissionDeniedError(
-            f"{principal.name} may not {' and '.join(VERB_BY_ROLE[r] for r in missing)}: "
-            f"it lacks the role{'s' * (len(missing) > 1)} {', '.join(missing)}"
-        )
+    raise PermissionDeniedError(
+        f"{principal.name} may not {' and '.join(VERB_BY_ROLE[r] for r in missing)}: "
+        f"it lacks the role{'s' * (len(missing) > 1)} {', '.join(missing)}"
+    )
 
 
 def require(request: web.Request, roles: Iterable[Role]) -> None:
