@@ -31,6 +31,13 @@ _BYTE_PROPS = frozenset({0x01, 0x17, 0x19, 0x24, 0x25, 0x28, 0x29, 0x2A})
 _U16_PROPS = frozenset({0x13, 0x21, 0x22, 0x23})
 _U32_PROPS = frozenset({0x02, 0x11, 0x18, 0x27})
 _VARINT_PROPS = frozenset({0x0B})
+# The properties each packet type may carry (§3.x.2.2 of each packet)
+_ACK_PROPS = frozenset({0x1F, 0x26})  # PUBACK..PUBCOMP, SUBACK, UNSUBACK: reason string, user
+_PUBLISH_PROPS = frozenset({0x01, 0x02, 0x03, 0x08, 0x09, 0x0B, 0x23, 0x26})
+_CONNACK_PROPS = frozenset(
+    {0x11, 0x12, 0x13, 0x15, 0x16, 0x1A, 0x1C, 0x1F, 0x21, 0x22, 0x24, 0x25, 0x26, 0x27, 0x28, 0x29, 0x2A}
+)
+_DISCONNECT_PROPS = frozenset({0x11, 0x1C, 0x1F, 0x26})
 # Receive Maximum, Topic Alias, Maximum Packet Size, Subscription Identifier: 0 is a protocol error
 _NONZERO_PROPS = frozenset({0x21, 0x23, 0x27, 0x0B})
 _CHECKED_NAMES = {
@@ -369,10 +376,13 @@ def _utf8(raw: bytes) -> str:
     return value
 
 
-def read_properties(data: bytes, pos: int) -> tuple[dict[int, Any], int]:
+def read_properties(
+    data: bytes, pos: int, allowed: frozenset[int] | None = None
+) -> tuple[dict[int, Any], int]:
     """A property block at `pos`: ({identifier: value}, position after it).
 
-    User properties come as a list of (name, value), subscription identifiers as a list of ints."""
+    User properties come as a list of (name, value), subscription identifiers as a list of ints.
+    `allowed`: the identifiers the packet type may carry (§2.2.2.2); another one is malformed."""
     length, pos = read_varint(data, pos)
     end = pos + length
     if end > len(data):
@@ -384,6 +394,8 @@ def read_properties(data: bytes, pos: int) -> tuple[dict[int, Any], int]:
             pos += 1
             if ident in props and ident not in _REPEATABLE:
                 raise ProtocolError(f"property 0x{ident:02x} twice", PROTOCOL_ERROR)  # §2.2.2.2
+            if allowed is not None and ident not in allowed:
+                raise ProtocolError(f"property 0x{ident:02x} is not one of this packet's", PROTOCOL_ERROR)
             if ident in _BYTE_PROPS:
                 props[ident] = data[pos]
                 pos += 1
@@ -448,7 +460,7 @@ def read_connack(body: bytes, level: int) -> ConnAck:
         raise ProtocolError(f"CONNACK with reason code 0x{body[1]:02x}")
     props: dict[int, Any] = {}
     if level == MQTT5 and body[1] != 1:
-        props, end = read_properties(body, 2)
+        props, end = read_properties(body, 2, _CONNACK_PROPS)
         if end != len(body):
             raise ProtocolError("bytes after the CONNACK properties")
         if props.get(RECEIVE_MAXIMUM, 1) == 0 or props.get(MAXIMUM_PACKET_SIZE, 1) == 0:
@@ -492,7 +504,7 @@ def read_publish_marked(
         if pos < len(body) and body[pos] == 0:
             pos += 1  # the common case: no properties
         else:
-            props, pos = read_properties(body, pos)
+            props, pos = read_properties(body, pos, _PUBLISH_PROPS)
             if TOPIC_ALIAS in props:  # CONNECT allowed none (Topic Alias Maximum 0) [MQTT-3.1.2-27]
                 raise ProtocolError("PUBLISH with a topic alias", TOPIC_ALIAS_INVALID)
             marked = marker is not None and marker in props.get(USER_PROPERTY, ())
@@ -523,7 +535,7 @@ def read_ack(body: bytes, level: int, kind: int = PUBACK) -> tuple[int, int]:
     if body[2] not in _ACK_CODES[kind]:
         raise ProtocolError(f"acknowledgement with reason code 0x{body[2]:02x}")
     if len(body) > 3:
-        _, end = read_properties(body, 3)
+        _, end = read_properties(body, 3, _ACK_PROPS)
         if end != len(body):
             raise ProtocolError("bytes after the acknowledgement's properties")
     return packet_id, body[2]
@@ -534,7 +546,7 @@ def read_suback(body: bytes, level: int, kind: int = SUBACK) -> tuple[int, list[
     packet_id = read_packet_id(body)
     pos = 2
     if level == MQTT5:
-        _, pos = read_properties(body, pos)
+        _, pos = read_properties(body, pos, _ACK_PROPS)
     codes = list(body[pos:])
     allowed = _SUBACK_CODES[level] if kind == SUBACK else _UNSUBACK_CODES
     if kind == UNSUBACK and level != MQTT5:
@@ -552,6 +564,6 @@ def read_reason(body: bytes, level: int) -> tuple[int, str | None]:
     reason = body[0]
     text_value = None
     if len(body) > 1:
-        props, _ = read_properties(body, 1)
+        props, _ = read_properties(body, 1, _DISCONNECT_PROPS)
         text_value = props.get(REASON_STRING)
     return reason, text_value
