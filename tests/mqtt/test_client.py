@@ -206,9 +206,14 @@ async def test_websocket_writes_are_bounded_and_all_arrive(broker: Broker, tmp_p
     assert [topic for topic, _ in collected] == [f"bulk/{index}" for index in range(count)]
 
 
-def _unconnected_client(settings_url: str, tmp_path: Path) -> MqttClient:
+def _unconnected_client(settings_url: str, tmp_path: Path, share_group: str | None = "ingest") -> MqttClient:
     """A client whose writes are collected, not sent: its state set as if connected on this thread."""
-    settings = Settings(database_url="postgresql://x@127.0.0.1/x", mqtt_url=settings_url, data_dir=tmp_path)
+    settings = Settings(
+        database_url="postgresql://x@127.0.0.1/x",
+        mqtt_url=settings_url,
+        data_dir=tmp_path,
+        mqtt_share_group=share_group,
+    )
     client = MqttClient(settings, [], lambda messages: None)
     client.connected = True
     client._loop_thread = threading.get_ident()
@@ -227,3 +232,12 @@ def test_publish_notifications_writes_what_publishing_one_by_one_writes(qos: int
     assert len(many._out) == len(items)
     _, flags, body = wire.Decoder().feed(many._out[0])[0]
     assert wire.read_publish_marked(flags, body, wire.MQTT5, NOTIFICATION_MARK)[3]
+
+
+def test_notifications_are_marked_only_in_a_share_group(tmp_path: Path) -> None:
+    """Without a share group No Local keeps our notifications away; the mark would only cost the broker."""
+    for group, marked in (("ingest", True), (None, False)):
+        client = _unconnected_client("mqtt://127.0.0.1:1", tmp_path, group)
+        client.publish_notifications([("v1.1/Datastreams(1)/Observations", b"{}", False)], 0)
+        _, flags, body = wire.Decoder().feed(client._out[0])[0]
+        assert wire.read_publish_marked(flags, body, wire.MQTT5, NOTIFICATION_MARK)[3] is marked
