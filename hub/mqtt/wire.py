@@ -394,8 +394,8 @@ def read_properties(
             pos += 1
             if ident in props and ident not in _REPEATABLE:
                 raise ProtocolError(f"property 0x{ident:02x} twice", PROTOCOL_ERROR)  # §2.2.2.2
-            if allowed is not None and ident not in allowed:
-                raise ProtocolError(f"property 0x{ident:02x} is not one of this packet's", PROTOCOL_ERROR)
+            if allowed is not None and ident not in allowed:  # §2.2.2.2: a Malformed Packet
+                raise ProtocolError(f"property 0x{ident:02x} is not one of this packet's")
             if ident in _BYTE_PROPS:
                 props[ident] = data[pos]
                 pos += 1
