@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pwd
 import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from hub.config import Settings
+from hub.mqtt.service import IngestService
 from hub.store.pool import create_pool, init_connection
 from hub.store.write import Writer
 from schemas.model import FEATURE_OF_INTEREST, MULTI_DATASTREAM, THING
@@ -257,3 +259,22 @@ def hub_settings(dsn: str, broker: Broker, tmp_path: Path, **extra: Any) -> Sett
 async def make_pool(dsn: str) -> asyncpg.Pool:
     """A small pool made exactly as the hub makes its own (codecs, settings)."""
     return await create_pool(dsn, min_size=1, max_size=4)
+
+
+@contextlib.asynccontextmanager
+async def replicas(settings: Settings, count: int = 2) -> AsyncIterator[list[IngestService]]:
+    """`count` ingest services (client ids r0, r1, ...) on pools of their own, subscribed: the
+    members of a share group when `settings` names one."""
+    assert settings.database_url is not None
+    pools = [await make_pool(settings.database_url) for _ in range(count)]
+    services = [IngestService(settings, p, lambda c: None, f"r{i}") for i, p in enumerate(pools)]
+    for service in services:
+        service.start()
+    try:
+        await wait_for(lambda: all(s.client_ready() for s in services))
+        yield services
+    finally:
+        for service in services:
+            await service.stop()  # a second stop of a stopped service does nothing
+        for p in pools:
+            await p.close()

@@ -8,7 +8,6 @@ PostgreSQL (a private cluster where the test stops it). Publishers keep a bounde
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import shutil
 import signal
@@ -32,11 +31,11 @@ from mqtt_helpers import (
     make_pool,
     observation,
     publish_all,
+    replicas,
     results,
     wait_for,
 )
 
-from hub.config import Settings
 from hub.mqtt import wire
 from hub.mqtt.service import IngestService
 from hub.store.embedded import EmbeddedPostgres
@@ -130,29 +129,11 @@ async def test_database_outage_loses_nothing(
 # ---- shared subscriptions ------------------------------------------------------------------------
 
 
-@contextlib.asynccontextmanager
-async def _replicas(settings: Settings, count: int = 2) -> AsyncIterator[list[IngestService]]:
-    """`count` ingest services (client ids r0, r1, ...) on pools of their own, subscribed."""
-    assert settings.database_url is not None
-    pools = [await make_pool(settings.database_url) for _ in range(count)]
-    services = [IngestService(settings, p, lambda c: None, f"r{i}") for i, p in enumerate(pools)]
-    for service in services:
-        service.start()
-    try:
-        await wait_for(lambda: all(s.client_ready() for s in services))
-        yield services
-    finally:
-        for service in services:
-            await service.stop()  # a second stop of a stopped service does nothing
-        for p in pools:
-            await p.close()
-
-
 async def test_two_replicas_in_a_share_group_store_each_once(
     clean_db: str, broker: Broker, tmp_path: Path
 ) -> None:
     e = await make_entities(clean_db, datastreams=10)
-    async with _replicas(hub_settings(clean_db, broker, tmp_path, mqtt_share_group="ingest")) as services:
+    async with replicas(hub_settings(clean_db, broker, tmp_path, mqtt_share_group="ingest")) as services:
         await asyncio.to_thread(publish_all, broker.port, _messages(e.datastreams))
         await wait_for(lambda: sum(s.stats.committed for s in services) >= N)
     assert await results(clean_db) == list(range(N))
@@ -166,7 +147,7 @@ async def test_a_replica_leaving_its_share_group_cleanly_loses_nothing(
     stores the rest. Without ending the session, mosquitto would park part of the stream there."""
     e = await make_entities(clean_db, datastreams=10)
     settings = hub_settings(clean_db, broker, tmp_path, mqtt_share_group="ingest", mqtt_leave_on_stop=True)
-    async with _replicas(settings) as services:
+    async with replicas(settings) as services:
         publisher = publish_in_background(broker.port, _messages(e.datastreams))
         await wait_for(lambda: services[1].stats.committed >= 1000, within=30)
         await services[1].stop()  # scaled in while the stream goes on

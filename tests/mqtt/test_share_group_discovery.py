@@ -11,16 +11,11 @@ sends them). Discovery filters are therefore subscribed outside the group, by ev
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from mqtt_helpers import Broker, Collector, connect, count, hub_settings, make_pool, publish_all, wait_for
-
-from hub.config import Settings
-from hub.mqtt.service import IngestService
+from mqtt_helpers import Broker, Collector, connect, count, hub_settings, publish_all, replicas, wait_for
 
 CONFIG_TOPIC = "homeassistant/sensor/0x00158d0001a2b3c4/temperature/config"
 STATE_TOPIC = "zigbee2mqtt/terrace_weather"
@@ -46,23 +41,6 @@ def _publish_retained(port: int, topic: str, payload: bytes) -> None:
         client.loop_stop()
 
 
-@contextlib.asynccontextmanager
-async def _replicas(settings: Settings, count_: int = 2) -> AsyncIterator[list[IngestService]]:
-    assert settings.database_url is not None
-    pools = [await make_pool(settings.database_url) for _ in range(count_)]
-    services = [IngestService(settings, p, lambda c: None, f"ha{i}") for i, p in enumerate(pools)]
-    for service in services:
-        service.start()
-    try:
-        await wait_for(lambda: all(s.client_ready() for s in services))
-        yield services
-    finally:
-        for service in services:
-            await service.stop()
-        for p in pools:
-            await p.close()
-
-
 @pytest.mark.parametrize("retained", [True, False], ids=["retained-before-start", "published-while-running"])
 async def test_a_discovery_config_reaches_every_replica_of_a_share_group(
     clean_db: str, broker: Broker, tmp_path: Path, retained: bool
@@ -75,7 +53,7 @@ async def test_a_discovery_config_reaches_every_replica_of_a_share_group(
         clean_db, broker, tmp_path, mqtt_share_group="ingest", adapters=("home_assistant",)
     )
     try:
-        async with _replicas(settings) as services:
+        async with replicas(settings) as services:
             if not retained:
                 await asyncio.to_thread(publish_all, broker.port, [(CONFIG_TOPIC, config)])
             # each replica got the config itself (consumed), not one of them through the group
