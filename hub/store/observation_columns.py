@@ -26,10 +26,10 @@ import orjson
 
 from hub.errors import BadLinkError
 from hub.store import rollups
-from hub.store.observations import _COLUMNS, STREAMS, _extent_update
+from hub.store.observations import COLUMN_TYPES, STREAMS, extent_update
 
-_TYPES = dict(_COLUMNS)
-_JSON = frozenset(name for name, sqltype in _COLUMNS if sqltype == "jsonb")
+_TYPES = dict(COLUMN_TYPES)
+_JSON = frozenset(name for name, sqltype in COLUMN_TYPES if sqltype == "jsonb")
 
 
 @dataclass
@@ -76,9 +76,9 @@ def _insert_sql(given: tuple[tuple[str, bool], ...]) -> str:
     columns = [name for name, single in given if not single]
     start, end = "u.phenomenon_time_start", "phenomenon_time_end"
     values[end] = f"coalesce(u.{end}, {start})" if end in values else start
-    names = [name for name, _ in _COLUMNS if name in values]
+    names = [name for name, _ in COLUMN_TYPES if name in values]
     touched = [(table, column) for table, column in STREAMS if column in values]
-    updates = "".join(f",\nu{i} AS ({_extent_update(t, c)})" for i, (t, c) in enumerate(touched))
+    updates = "".join(f",\nu{i} AS ({extent_update(t, c)})" for i, (t, c) in enumerate(touched))
     merge = rollups.insert_ctes("o") if "datastream_id" in values else ""
     # ROWS FROM zips the columns. Ids come from the identity's sequence in the order the rows
     # come (input order), so sorting them gives them back in input order; one array is cheaper

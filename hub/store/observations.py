@@ -48,7 +48,9 @@ class StoredObservation:
     latest: bool
 
 
-_COLUMNS = (
+# (column, SQL type) of what an insert writes, in statement order (hub/store/observation_columns.py
+# writes the same columns from columns instead of rows)
+COLUMN_TYPES = (
     ("phenomenon_time_start", "timestamptz"),
     ("phenomenon_time_end", "timestamptz"),
     ("result_time", "timestamptz"),
@@ -65,14 +67,14 @@ _COLUMNS = (
 
 def observation_columns() -> tuple[str, ...]:
     """The table columns an ObservationRow fills (all of them but id and result_number)."""
-    return tuple(name for name, _ in _COLUMNS)
+    return tuple(name for name, _ in COLUMN_TYPES)
 
 
 # (stream table, observation column) for both kinds of stream.
 STREAMS = (("datastreams", "datastream_id"), ("multi_datastreams", "multi_datastream_id"))
 
 
-def _extent_update(table: str, column: str) -> str:
+def extent_update(table: str, column: str) -> str:
     """UPDATE widening each touched stream's extents by the batch `o` (GREATEST/LEAST skip NULLs)."""
     latest = "ORDER BY phenomenon_time_start DESC, id DESC"
     return f"""
@@ -101,16 +103,16 @@ def _extent_update(table: str, column: str) -> str:
 
 
 def _insert_sql() -> str:
-    names = ", ".join(name for name, _ in _COLUMNS)
+    names = ", ".join(name for name, _ in COLUMN_TYPES)
     # JSON travels as text: asyncpg would read a JSON array inside a jsonb[] as another dimension.
     arrays = ", ".join(
         f"${i}::{'text' if sqltype == 'jsonb' else sqltype}[]"
-        for i, (_, sqltype) in enumerate(_COLUMNS, start=1)
+        for i, (_, sqltype) in enumerate(COLUMN_TYPES, start=1)
     )
     values = ", ".join(
-        f"u.{name}::jsonb" if sqltype == "jsonb" else f"u.{name}" for name, sqltype in _COLUMNS
+        f"u.{name}::jsonb" if sqltype == "jsonb" else f"u.{name}" for name, sqltype in COLUMN_TYPES
     )
-    updates = ",\n".join(f"u{i} AS ({_extent_update(t, c)})" for i, (t, c) in enumerate(STREAMS))
+    updates = ",\n".join(f"u{i} AS ({extent_update(t, c)})" for i, (t, c) in enumerate(STREAMS))
     # unnest keeps the input order, so ids come back in the order the rows were given.
     return f"""
     WITH o AS (
@@ -150,7 +152,7 @@ async def _insert(conn: asyncpg.Connection, rows: Sequence[ObservationRow]) -> l
         [_json_text(getattr(row, name)) for row in rows]
         if sqltype == "jsonb"
         else [getattr(row, name) for row in rows]
-        for name, sqltype in _COLUMNS
+        for name, sqltype in COLUMN_TYPES
     ]
     try:
         records: list[asyncpg.Record] = await conn.fetch(INSERT_SQL, *columns)
