@@ -5,6 +5,7 @@ and members of complex and JSON properties, `Datastreams(1)/unitOfMeasurement/sy
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -88,8 +89,23 @@ class ResourcePath:
     members: tuple[str, ...] = ()  # Things(1)/properties/owner/name -> ("owner", "name")
 
 
+# Paths up to this length are remembered (a request parses its path two or three times: routing,
+# the operation, the handler; a result is immutable). Longer ones are parsed each time, so that
+# clients cannot fill the cache with large keys.
+_CACHED_LENGTH = 200
+
+
 def parse_path(text: str) -> ResourcePath:
     """Parse a resource path such as `Datastreams(1)/Thing/Locations` against the data model."""
+    return _parse_cached(text) if len(text) <= _CACHED_LENGTH else _parse(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_cached(text: str) -> ResourcePath:
+    return _parse(text)
+
+
+def _parse(text: str) -> ResourcePath:
     parts = _split(text)
     ref = _pop_suffix(parts, REF)
     value = _pop_suffix(parts, VALUE)

@@ -220,3 +220,22 @@ def test_member_paths_that_address_nothing(text: str, message: str) -> None:
     with pytest.raises(PathError) as info:
         parse_path(text)
     assert message in str(info.value)
+
+
+def test_short_paths_are_parsed_once_and_long_ones_not_remembered() -> None:
+    from hub.query import path as module
+
+    module._parse_cached.cache_clear()
+    first = parse_path("Datastreams(5)/Observations")
+    assert parse_path("Datastreams(5)/Observations") is first
+    assert first == module._parse("Datastreams(5)/Observations")
+    long = "Things(1)/properties/" + "/".join(["member"] * 40)
+    assert len(long) > module._CACHED_LENGTH
+    assert parse_path(long) == module._parse(long)
+    assert module._parse_cached.cache_info().currsize == 1
+
+
+def test_a_bad_path_fails_every_time_it_is_asked() -> None:
+    for _ in range(2):
+        with pytest.raises(PathError):
+            parse_path("Things(1)/NoSuchThing")
