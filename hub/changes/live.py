@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from hub.changes.notice import Notice
+from hub.query.topics import TopicFilter
 
 VERSION = "v1.1"
 CLIENT_QUEUE = 1000  # events one client may have waiting before its oldest are dropped
@@ -36,19 +37,12 @@ Event = tuple[str, str, bytes]  # (event id, topic, rendered payload)
 
 def matches(topic_filter: str, topic: str) -> bool:
     """MQTT matching (MQTT 3.1.1 §4.7): ``+`` is one level, a final ``#`` any number (also none)."""
-    pattern = _levels(topic_filter)
-    levels = topic.split("/")
-    for index, part in enumerate(pattern):
-        if part == "#":
-            return True
-        if index >= len(levels) or (part != "+" and part != levels[index]):
-            return False
-    return len(levels) == len(pattern)
+    return _filter(topic_filter).matches(topic)
 
 
 @functools.lru_cache(maxsize=1024)
-def _levels(topic_filter: str) -> tuple[str, ...]:
-    return tuple(topic_filter.split("/"))  # once per filter, not once per event and subscriber
+def _filter(topic_filter: str) -> TopicFilter:
+    return TopicFilter(topic_filter)  # once per filter, not once per event and subscriber
 
 
 @dataclass(eq=False)

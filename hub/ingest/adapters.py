@@ -19,7 +19,7 @@ from adapters.base import Adapter, AdapterContext, AdapterError, Consumed
 from adapters.base import Message as AdapterMessage
 from hub.config import Settings
 from hub.ingest.dispatch import INVALID, NO_READINGS, Handler, IngestError, PendingObservation
-from hub.mqtt.topics import TopicFilter
+from hub.query.topics import TopicFilter
 
 # Zigbee2MQTT and ESPHome publish most Home Assistant discovery configs; their state topics are
 # where the announced readings arrive, so they are listened to by default next to the discovery

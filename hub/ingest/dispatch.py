@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from hub.mqtt.topics import TopicFilter
+from hub.query.topics import TopicFilter
 from schemas.reading import Reading
 
 # Causes by which rejected messages are counted and published to the dead-letter topic.

@@ -30,7 +30,7 @@ from hub.ingest.dispatch import (
     Message,
     PendingObservation,
 )
-from hub.mqtt.topics import STA_CREATE_FILTERS, TopicError, parse_create_topic
+from hub.query.topics import STA_CREATE_FILTERS, TopicError, parse_create_topic
 from hub.store.write import Change, Writer, reference_id, split_body
 from schemas.entities import ValidationError, parse_time, validate_create
 from schemas.model import ENTITY_TYPES, OBSERVATION

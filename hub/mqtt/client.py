@@ -45,7 +45,7 @@ from urllib.parse import unquote, urlsplit
 from hub.config import Settings
 from hub.ingest.dispatch import Message
 from hub.mqtt import wire
-from hub.mqtt.topics import TopicFilter
+from hub.query.topics import TopicFilter
 
 log = logging.getLogger("hub.mqtt")
 

@@ -27,7 +27,7 @@ from hub.ingest.sta import register_sta
 from hub.ingest.writer import BatchWriter, IngestStats, Outlets
 from hub.mqtt.client import MqttClient
 from hub.mqtt.notify import Notifier, version_prefixes
-from hub.mqtt.topics import TopicFilter, dead_letter_topic
+from hub.query.topics import TopicFilter, dead_letter_topic
 from hub.store.write import Change
 
 log = logging.getLogger("twinhub.mqtt")

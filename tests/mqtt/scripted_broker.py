@@ -23,7 +23,7 @@ from hub.ingest.dispatch import Message
 from hub.mqtt import client as client_module
 from hub.mqtt import wire
 from hub.mqtt.client import MqttClient
-from hub.mqtt.topics import TopicFilter
+from hub.query.topics import TopicFilter
 
 Packet = tuple[int, int, bytes]  # (type, flags, body)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from hub.config import Settings
-from hub.mqtt.topics import TopicError, TopicFilter, dead_letter_topic, parse_create_topic
+from hub.query.topics import TopicError, TopicFilter, dead_letter_topic, parse_create_topic
 
 
 @pytest.mark.parametrize(
