@@ -71,6 +71,19 @@ def hour_of(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
+def _replace_buckets(table: str, bucket: str) -> str:
+    """The end of a recompute: the buckets `k` (key `bucket`) of `table` become the rows of `fresh`;
+    a bucket with no row left in `fresh` is deleted."""
+    return f"""gone AS (
+    DELETE FROM {table} r USING k
+    WHERE r.datastream_id = k.ds AND r.bucket = {bucket}
+      AND NOT EXISTS (SELECT 1 FROM fresh f WHERE f.datastream_id = k.ds AND f.bucket = {bucket})
+)
+INSERT INTO {table} AS r ({_COLUMNS})
+SELECT * FROM fresh ORDER BY 1, 2
+ON CONFLICT (datastream_id, bucket) DO UPDATE SET {REPLACE_SET}"""
+
+
 _RECOMPUTE_HOURS = f"""
 WITH k AS (SELECT DISTINCT ds, h FROM unnest($1::bigint[], $2::timestamptz[]) AS u(ds, h)),
 fresh AS (
@@ -82,14 +95,7 @@ fresh AS (
     ) p
     WHERE p.n > 0
 ),
-gone AS (
-    DELETE FROM {HOUR_TABLE} r USING k
-    WHERE r.datastream_id = k.ds AND r.bucket = k.h
-      AND NOT EXISTS (SELECT 1 FROM fresh f WHERE f.datastream_id = k.ds AND f.bucket = k.h)
-)
-INSERT INTO {HOUR_TABLE} AS r ({_COLUMNS})
-SELECT * FROM fresh ORDER BY 1, 2
-ON CONFLICT (datastream_id, bucket) DO UPDATE SET {REPLACE_SET}"""
+{_replace_buckets(HOUR_TABLE, "k.h")}"""
 
 _RECOMPUTE_DAYS = f"""
 WITH k AS (
@@ -102,14 +108,7 @@ fresh AS (
       ON p.datastream_id = k.ds AND p.bucket >= k.d AND p.bucket < k.d + interval '1 day'
     GROUP BY k.ds, k.d
 ),
-gone AS (
-    DELETE FROM {DAY_TABLE} r USING k
-    WHERE r.datastream_id = k.ds AND r.bucket = k.d
-      AND NOT EXISTS (SELECT 1 FROM fresh f WHERE f.datastream_id = k.ds AND f.bucket = k.d)
-)
-INSERT INTO {DAY_TABLE} AS r ({_COLUMNS})
-SELECT * FROM fresh ORDER BY 1, 2
-ON CONFLICT (datastream_id, bucket) DO UPDATE SET {REPLACE_SET}"""
+{_replace_buckets(DAY_TABLE, "k.d")}"""
 
 
 async def recompute(conn: asyncpg.Connection, keys: Iterable[Key]) -> None:
