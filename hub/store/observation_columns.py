@@ -27,6 +27,7 @@ import orjson
 from hub.errors import BadLinkError
 from hub.store import rollups
 from hub.store.observations import COLUMN_TYPES, STREAMS, extent_update
+from hub.store.pool import CACHED_PLANS
 
 _TYPES = dict(COLUMN_TYPES)
 _JSON = frozenset(name for name, sqltype in COLUMN_TYPES if sqltype == "jsonb")
@@ -95,12 +96,16 @@ def _insert_sql(given: tuple[tuple[str, bool], ...]) -> str:
 
 
 async def insert_observation_columns(conn: asyncpg.Connection, columns: ObservationColumns) -> list[int]:
-    """Insert the rows in one statement (extents and rollups with them); their ids in input order."""
+    """Insert the rows in one statement (extents and rollups with them); their ids in input order.
+
+    Runs in the caller's transaction, and lets it cache the plans of the rows' foreign-key checks
+    (CACHED_PLANS, hub/store/pool.py)."""
     given = columns.given()
     arrays = [
         orjson.dumps(getattr(columns, name)).decode() if name in _JSON else getattr(columns, name)
         for name, _ in given
     ]
+    await conn.execute(CACHED_PLANS)
     try:
         ids: list[int] = await conn.fetchval(_insert_sql(given), *arrays)
     except asyncpg.ForeignKeyViolationError as error:

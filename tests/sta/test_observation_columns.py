@@ -118,3 +118,20 @@ async def test_columns_store_what_rows_store(client: Any, clean_db: str) -> None
                 assert await _rollups(conn, old, by_rows) == rollups
     finally:
         await conn.close()
+
+
+async def test_a_create_caches_plans_only_within_its_transaction(client: Any, clean_db: str) -> None:
+    """The insert lets PostgreSQL keep the plans of its rows' foreign-key checks (SET LOCAL); the
+    connection goes back to planning every statement afresh, as the pool sets it for reads."""
+    await populate(client)
+    conn = await asyncpg.connect(clean_db, server_settings={"plan_cache_mode": "force_custom_plan"})
+    try:
+        rows = _rows(1, None)
+        async with conn.transaction():
+            ids = await insert_observation_columns(conn, _columns(rows, 1, None))
+            during = await conn.fetchval("SELECT current_setting('plan_cache_mode')")
+        after = await conn.fetchval("SELECT current_setting('plan_cache_mode')")
+    finally:
+        await conn.close()
+    assert (during, after) == ("auto", "force_custom_plan")
+    assert len(ids) == len(rows)
