@@ -50,7 +50,10 @@ class Notice:
 
     def entity(self, base_url: str, prefix: str) -> dict[str, Any]:
         """The entity as GET renders it, with links under `base_url` and the prefix's version."""
-        base = f"{base_url}/{version_of(prefix)}"
+        return self.entity_at(f"{base_url}/{version_of(prefix)}")
+
+    def entity_at(self, base: str) -> dict[str, Any]:
+        """`entity` under the absolute service root `base` (``http://host/v1.1``)."""
         found = self._entities.get(base)
         if found is None:
             found = self._entities[base] = render_entity(self.entity_type, self.row, base)
@@ -60,8 +63,11 @@ class Notice:
         """The payload of one publication: the entity as GET renders it, or one property of it."""
         if prop is not None:
             return orjson.dumps({prop.name: property_value(self.row, prop)})
-        base = f"{base_url}/{version_of(prefix)}"
+        return self.payload_at(f"{base_url}/{version_of(prefix)}")
+
+    def payload_at(self, base: str) -> bytes:
+        """The whole entity's payload under the absolute service root `base` (once per root)."""
         payload = self._payloads.get(base)
         if payload is None:
-            payload = self._payloads[base] = orjson.dumps(self.entity(base_url, prefix))
+            payload = self._payloads[base] = orjson.dumps(self.entity_at(base))
         return payload

@@ -37,7 +37,7 @@ import struct
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import unquote, urlsplit
@@ -338,6 +338,7 @@ class MqttClient:
         self._ack_slots: dict[int, list[int]] = {}
         self._inflight: dict[int, _Outgoing] = {}
         self._pending: deque[tuple[bytes, bytes, int, bool, bytes]] = deque()
+        self._qos0: wire.Qos0Publisher | None = None  # QoS 0 notifications, many at once
         # The broker's limits from CONNACK (MQTT 5 §3.2.2.3).
         self._send_quota = 65535
         self._max_qos = 2
@@ -814,22 +815,38 @@ class MqttClient:
         self.publish(topic, payload, qos, retain, self._notification_props)
 
     def publish_notifications(self, items: Sequence[tuple[str, bytes, bool]], qos: int) -> None:
-        """publish_notification of each (topic, payload, retain), in order. At QoS 0 with nothing
-        queued (the default, ~12 messages per ingested Observation) the checks are made once for
-        all of them: nothing in between can change them, the writes are only collected here."""
+        """publish_notification of each (topic, payload, retain), in order. At QoS 0 (the default,
+        ~12 messages per created Observation) the checks are made once for all of them: nothing
+        in between can change them, the writes are only collected here. When they cannot go out
+        now (the socket's buffer is full, or the broker away) they wait in the queue as they are
+        and are encoded together when it drains (_pump)."""
         props = self._notification_props
-        if qos or self._pending or not self._can_send(0) or threading.get_ident() != self._loop_thread:
+        if qos or threading.get_ident() != self._loop_thread:
             for topic, payload, retain in items:
                 self.publish(topic, payload, qos, retain, props)
             return
-        encode, level, retain_ok, max_out = wire.publish, self._level, self._retain_ok, self._max_out
-        append = self._out.append
-        for topic, payload, retain in items:
-            encoded = encode(topic.encode(), payload, 0, retain and retain_ok, 0, level, props)
-            if len(encoded) > max_out:  # [MQTT-3.2.2-15], as _encode
-                self._drop(f"{len(encoded)} bytes exceed the broker's Maximum Packet Size {max_out}")
-                continue
-            append(encoded)
+        if self._pending or not self._can_send(0):
+            self._queue_qos0(items, props)
+            return
+        self._write_qos0(items, props)
+
+    def _queue_qos0(self, items: Sequence[tuple[str, bytes, bool]], props: bytes) -> None:
+        """QoS 0 publications into the bounded queue; those beyond its cap dropped and counted."""
+        pending = self._pending
+        room = max(OUTGOING_QUEUE_MAX - len(pending), 0)
+        pending.extend(
+            [(topic.encode(), payload, 0, retain, props) for topic, payload, retain in items[:room]]
+        )
+        for _ in range(len(items) - room):
+            self._drop("outgoing queue full")
+
+    def _write_qos0(self, items: Iterable[tuple[str | bytes, bytes, bool]], props: bytes) -> None:
+        """Encode QoS 0 publications into the write buffer (the caller checked _can_send(0))."""
+        encoder = self._qos0
+        if encoder is None or encoder.level != self._level or encoder.props is not props:
+            encoder = self._qos0 = wire.Qos0Publisher(self._level, props)
+        for size in encoder.encode(items, self._retain_ok, self._max_out, self._out):  # [MQTT-3.2.2-15]
+            self._drop(f"{size} bytes exceed the broker's Maximum Packet Size {self._max_out}")
         if self._out and not self._flush_scheduled:
             self._flush_scheduled = True
             assert self._loop is not None
@@ -866,7 +883,18 @@ class MqttClient:
         """Send queued publications while the broker's window and the socket allow."""
         pending = self._pending
         while pending and self._can_send(pending[0][2]):
-            self._send(*pending.popleft())
+            first = pending[0]
+            if first[2]:
+                self._send(*pending.popleft())
+                continue
+            # A run of QoS 0 publications with one property block (the notifications): encoded
+            # together, as publish_notifications does (nothing in the run changes _can_send(0)).
+            props = first[4]
+            run: list[tuple[bytes, bytes, bool]] = []
+            while pending and not pending[0][2] and pending[0][4] is props:
+                topic, payload, _, retain, _ = pending.popleft()
+                run.append((topic, payload, retain))
+            self._write_qos0(run, props)
 
     def _forget_session(self) -> None:
         """Session present 0: the broker has no session state, so neither may we (MQTT-3.2.2-5).

@@ -17,7 +17,8 @@ from collections.abc import Callable, Sequence
 import orjson
 
 from hub.changes.notice import Notice
-from hub.changes.topics import Publication, select_forms, select_topics, selected
+from hub.changes.topics import Publication, select_forms, select_topics, selected, version_of
+from schemas.model import EntityType
 
 log = logging.getLogger("twinhub.mqtt.notify")
 
@@ -59,6 +60,10 @@ class Notifier:
         self._qos = qos
         self._prefixes = tuple(p.strip("/") for p in version_prefixes)
         self._selects = select_forms(selects)  # published as `<topic>?$select=<form>` (changes/topics.py)
+        # (prefix, absolute service root under it) and, per entity type, the `?$select=<form>` marks
+        # that apply with the form's names: worked out once, not per Notice.
+        self._roots = tuple((prefix, f"{self._base_url}/{version_of(prefix)}") for prefix in self._prefixes)
+        self._forms: dict[EntityType, list[tuple[str, tuple[str, ...]]]] = {}
         self._log_interval = log_interval
         self._last_log = float("-inf")
         self.published = 0  # messages handed to publish
@@ -72,14 +77,17 @@ class Notifier:
         """Publish every publication of every Notice under each prefix."""
         items: list[Item] = []
         add = items.append
-        base_url = self._base_url
+        roots = self._roots
         for notice in notices:
-            for prefix in self._prefixes:
+            for prefix, base in roots:
                 publications = notice.publications(prefix)
                 for topic, retain, prop in publications:
-                    add((topic, notice.body(prop, base_url, prefix), retain))
+                    if prop is None:
+                        add((topic, notice.payload_at(base), retain))
+                    else:
+                        add((topic, notice.body(prop, self._base_url, prefix), retain))
                 if self._selects:
-                    self._add_selected(items, notice, prefix, publications)
+                    self._add_selected(items, notice, base, publications)
         if self._publish_many is None:
             for topic, payload, retain in items:
                 self._send(topic, payload, retain)
@@ -92,20 +100,26 @@ class Notifier:
             self.published += len(items)
 
     def _add_selected(
-        self, items: list[Item], notice: Notice, prefix: str, publications: Sequence[Publication]
+        self, items: list[Item], notice: Notice, base: str, publications: Sequence[Publication]
     ) -> None:
-        """The configured `$select` forms of each entity topic (STA §14.1; docs/mqtt-subscriptions.md)."""
-        entity_topics = [(topic, retain) for topic, retain, prop in publications if prop is None]
-        found = select_topics(notice.entity_type, entity_topics, self._selects, {})
-        if not found:
+        """The configured `$select` forms of each entity topic (STA §14.1; docs/mqtt-subscriptions.md):
+        `<topic>?$select=<form>`, topic by topic, each form's payload made once per Notice."""
+        forms = self._forms.get(notice.entity_type)
+        if forms is None:
+            applicable = select_topics(notice.entity_type, [("", False)], self._selects, {})
+            forms = self._forms[notice.entity_type] = [(mark, names) for mark, _, names in applicable]
+        if not forms:
             return
-        entity = notice.entity(self._base_url, prefix)
-        payloads: dict[tuple[str, ...], bytes] = {}  # one per form, not per topic
-        for topic, retain, names in found:
-            payload = payloads.get(names)
-            if payload is None:
-                payload = payloads[names] = orjson.dumps(selected(entity, names))
-            items.append((topic, payload, retain))
+        payloads: list[bytes] | None = None
+        add = items.append
+        for topic, retain, prop in publications:
+            if prop is not None:
+                continue  # property topics have no $select forms
+            if payloads is None:
+                entity = notice.entity_at(base)
+                payloads = [orjson.dumps(selected(entity, names)) for _, names in forms]
+            for (mark, _), payload in zip(forms, payloads, strict=True):
+                add((topic + mark, payload, retain))
 
     def gap(self) -> None:
         self.gaps += 1  # the feed logs what it dropped; MQTT has no way to tell subscribers

@@ -227,6 +227,65 @@ def publish(
     return b"".join((bytes((first,)), varint(len(head) + len(payload)), head, payload))
 
 
+class Qos0Publisher:
+    """QoS 0 PUBLISH packets of many publications at once, byte for byte what `publish` builds.
+
+    Change notifications are ~12 packets per created Observation, most on topics that repeat (the
+    entity set, its streams' and features' collections): the encoded topic with its length and
+    property block is kept per topic, and the fixed header per remaining length, so a packet costs
+    two dict lookups and one join instead of building its pieces (0.49 against ~0.15 µs). Both
+    caches are bounded (topics: forgotten all at once when full; headers: lengths that fit two
+    bytes only)."""
+
+    HEADS_MAX = 8192
+    _FIXED_MAX = 0x4000  # remaining lengths below this have a two-byte (or shorter) fixed header
+
+    def __init__(self, level: int, props: bytes = b"\x00") -> None:
+        self.level = level
+        self.props = props
+        self._tail = props if level == MQTT5 else b""
+        self._heads: dict[str | bytes, bytes] = {}
+        self._fixed: tuple[dict[int, bytes], dict[int, bytes]] = ({}, {})
+
+    def _head(self, topic: str | bytes) -> bytes:
+        raw = topic.encode() if isinstance(topic, str) else topic
+        head = _U16.pack(len(raw)) + raw + self._tail
+        heads = self._heads
+        if len(heads) >= self.HEADS_MAX:
+            heads.clear()
+        heads[topic] = head
+        return head
+
+    def _fixed_header(self, retain: bool, size: int) -> bytes:
+        header = bytes(((PUBLISH << 4) | retain,)) + varint(size)
+        if size < self._FIXED_MAX:
+            self._fixed[retain][size] = header
+        return header
+
+    def encode(self, items: Any, retain_ok: bool, max_size: int, out: list[bytes]) -> list[int]:
+        """Append the packet of each (topic, payload, retain) in `items` to `out`, the retain flag
+        only when `retain_ok`; the sizes of those left out for being over `max_size` bytes."""
+        get_head = self._heads.get
+        fixed = self._fixed
+        append = out.append
+        join = b"".join
+        too_large: list[int] = []
+        for topic, payload, retain in items:
+            head = get_head(topic)
+            if head is None:
+                head = self._head(topic)
+            size = len(head) + len(payload)
+            flag = bool(retain and retain_ok)
+            header = fixed[flag].get(size)
+            if header is None:
+                header = self._fixed_header(flag, size)
+            if size + len(header) > max_size:
+                too_large.append(size + len(header))
+                continue
+            append(join((header, head, payload)))
+        return too_large
+
+
 def ack(kind: int, packet_id: int) -> bytes:
     """PUBACK, PUBREC, PUBREL or PUBCOMP with reason "success" left out (allowed in both versions)."""
     first = (kind << 4) | (0x02 if kind == PUBREL else 0)

@@ -8,6 +8,7 @@ import contextlib
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
+from unittest import mock
 
 import asyncpg
 import pytest
@@ -232,6 +233,31 @@ def test_publish_notifications_writes_what_publishing_one_by_one_writes(qos: int
     assert len(many._out) == len(items)
     _, flags, body = wire.Decoder().feed(many._out[0])[0]
     assert wire.read_publish_marked(flags, body, wire.MQTT5, NOTIFICATION_MARK)[3]
+
+
+def test_notifications_queued_while_paused_go_out_as_publishing_one_by_one_would(tmp_path: Path) -> None:
+    """Past the write-buffer mark QoS 0 notifications wait in the bounded queue (beyond its cap
+    dropped and counted); on resuming they go out, in order, as one-by-one publishing writes them."""
+    items = [(f"v1.1/Datastreams({i % 7})/Observations", b'{"result":%d}' % i, i % 3 == 0) for i in range(50)]
+    one, many = (_unconnected_client("mqtt://127.0.0.1:1", tmp_path) for _ in range(2))
+    for topic, payload, retain in items:
+        one.publish_notification(topic, payload, 0, retain)
+    many._write_paused = True
+    many.publish_notifications(items[:20], 0)
+    many.publish("dead/letter", b"x", 1, False)  # a QoS 1 publication between two runs
+    many.publish_notifications(items[20:], 0)
+    assert not many._out
+    assert len(many._pending) == len(items) + 1
+    many._write_paused = False
+    many._pump()
+    expected = [*one._out[:20], wire.publish(b"dead/letter", b"x", 1, False, 1, wire.MQTT5), *one._out[20:]]
+    assert many._out == expected
+    full = _unconnected_client("mqtt://127.0.0.1:1", tmp_path)
+    full._write_paused = True
+    with mock.patch("hub.mqtt.client.OUTGOING_QUEUE_MAX", 30):
+        full.publish_notifications(items, 0)
+    assert len(full._pending) == 30
+    assert full.dropped == 20
 
 
 def test_notifications_are_marked_only_in_a_share_group(tmp_path: Path) -> None:

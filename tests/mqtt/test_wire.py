@@ -175,3 +175,40 @@ def test_read_publish_marked_finds_the_marker_among_user_properties() -> None:
         _, flags, body = wire.Decoder().feed(encoded)[0]
         assert wire.read_publish_marked(flags, body, level, mark) == ("t", 3, b"p", marked)
         assert wire.read_publish_marked(flags, body, level, None) == ("t", 3, b"p", False)
+
+
+sized = st.tuples(topics, st.integers(0, 17_000), st.booleans())
+
+
+@given(
+    st.lists(sized, max_size=12),
+    st.sampled_from([wire.MQTT5, wire.MQTT311]),
+    st.sampled_from([b"\x00", wire.properties({}, (("twinhub", "notification"),))]),
+    st.booleans(),
+    st.sampled_from([wire.MAX_REMAINING, 200, 16_387]),
+)
+def test_qos0_publisher_writes_what_publish_writes(
+    items: list[tuple[str, int, bool]], level: int, props: bytes, retain_ok: bool, max_size: int
+) -> None:
+    """Byte for byte, also across the one/two/three-byte length boundaries and with topics seen
+    before (cached); packets over `max_size` are left out and their sizes answered."""
+    publisher = wire.Qos0Publisher(level, props)
+    publications = [(topic, bytes((size % 251,)) * size, retain) for topic, size, retain in items]
+    for _ in range(2):  # the second round meets every topic and length in the caches
+        out: list[bytes] = []
+        too_large = publisher.encode(publications, retain_ok, max_size, out)
+        expected = [
+            wire.publish(topic.encode(), payload, 0, retain and retain_ok, 0, level, props)
+            for topic, payload, retain in publications
+        ]
+        assert out == [packet for packet in expected if len(packet) <= max_size]
+        assert too_large == [len(packet) for packet in expected if len(packet) > max_size]
+
+
+def test_qos0_publisher_forgets_topics_when_full() -> None:
+    publisher = wire.Qos0Publisher(wire.MQTT5)
+    publisher.HEADS_MAX = 3
+    out: list[bytes] = []
+    publisher.encode([(f"t/{i}", b"x", False) for i in range(10)], True, wire.MAX_REMAINING, out)
+    assert len(publisher._heads) <= 3
+    assert out == [wire.publish(f"t/{i}".encode(), b"x", 0, False, 0, wire.MQTT5) for i in range(10)]
