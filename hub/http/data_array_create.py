@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import datetime
+from itertools import repeat
 from typing import Any
 
 import asyncpg
@@ -26,11 +27,18 @@ from hub.ingest.dispatch import IngestError, PendingObservation
 from hub.ingest.resolve import Links
 from hub.render import self_link
 from hub.store.observation_columns import ObservationColumns, insert_observation_columns
+from hub.store.observations import ObservationRow, StoredObservation
 from hub.store.write import Change
 from schemas.model import OBSERVATION
 
 ERROR = "error"
 _COLUMN_NAMES = tuple(f.name for f in fields(ObservationColumns))
+# The latest Observation of each stream a request wrote to, read after its insert in the same
+# transaction (what the insert's extent update left, under the stream's row lock until commit).
+_LATEST_SQL = {
+    "Datastream": "SELECT last_observation_id FROM datastreams WHERE id = ANY($1::bigint[])",
+    "MultiDatastream": "SELECT last_observation_id FROM multi_datastreams WHERE id = ANY($1::bigint[])",
+}
 
 
 def _stream_ids(rows: ValidRows) -> tuple[int | None, int | None]:
@@ -133,11 +141,14 @@ async def create_observations(
     groups = parse_groups(request.body)
     valid = [validate_rows(group) for group in groups]
     arrival = now()  # the phenomenonTime of rows that give none
+    latest: set[int] | None = None
     async with transaction(state, conn) as db:
         links = await Links.load(db, _representatives(valid))
         linked = [_linked(links, rows) for rows in valid]
         columns = _columns(linked, arrival)
         ids = await insert_observation_columns(db, columns) if columns else []
+        if ids and conn is None:  # in a $batch a later request may still change the latest
+            latest = await _latest(db, linked)
     answer: list[str] = []
     start = 0
     for group, stored in zip(groups, linked, strict=True):
@@ -147,5 +158,66 @@ async def create_observations(
             links_of_group[position] = self_link(request.base, OBSERVATION, entity_id)
         answer.extend(links_of_group)
         start += len(index)
-    changes = [Change(OBSERVATION, entity_id, "create") for entity_id in ids]
+    if columns is None or latest is None:
+        changes = [Change(OBSERVATION, entity_id, "create") for entity_id in ids]
+    else:
+        changes = _stored_changes(columns, ids, latest)
     return StaResponse(201, answer, changes=changes)
+
+
+async def _latest(db: asyncpg.Connection, groups: list[_Linked]) -> set[int]:
+    """The ids that are now their stream's latest Observation, of the streams rows went to."""
+    streams: dict[str, set[int]] = {}
+    for group in groups:
+        rows = group.rows
+        if rows.index and rows.stream_id is not None:
+            streams.setdefault(rows.stream, set()).add(rows.stream_id)
+    latest: set[int] = set()
+    for kind, ids in streams.items():
+        latest.update(r[0] for r in await db.fetch(_LATEST_SQL[kind], list(ids)) if r[0] is not None)
+    return latest
+
+
+def _stored_changes(columns: ObservationColumns, ids: list[int], latest: set[int]) -> list[Change]:
+    """Each inserted row as its create with the row as stored (Change.stored), so that the change
+    feed announces it without reading it back; `ids` are in the order of the columns."""
+    count = len(ids)
+
+    def column(value: Any) -> Any:
+        return value if isinstance(value, list) else repeat(value, count)
+
+    starts = columns.phenomenon_time_start
+    given = columns.phenomenon_time_end  # an instant's end is stored as its start
+    ends = (
+        starts
+        if given is None
+        else [start if end is None else end for start, end in zip(starts, given, strict=True)]
+    )
+    rows = zip(
+        ids,
+        starts,
+        ends,
+        columns.result,
+        column(columns.feature_of_interest_id),
+        column(columns.datastream_id),
+        column(columns.multi_datastream_id),
+        column(columns.result_time),
+        column(columns.result_quality),
+        column(columns.valid_time_start),
+        column(columns.valid_time_end),
+        column(columns.parameters),
+        strict=True,
+    )
+    return [
+        Change(
+            OBSERVATION,
+            entity_id,
+            "create",
+            StoredObservation(
+                entity_id,
+                ObservationRow(start, end, result, foi, ds, mds, rt, rq, vs, ve, params),
+                entity_id in latest,
+            ),
+        )
+        for entity_id, start, end, result, foi, ds, mds, rt, rq, vs, ve, params in rows
+    ]

@@ -141,3 +141,57 @@ async def test_jsonb_value_is_what_jsonb_returns_or_unsure(client: Any) -> None:
             continue
         back = await pool.fetchval("SELECT $1::text::jsonb", orjson.dumps(value).decode())
         assert orjson.dumps(back) == orjson.dumps(expected), value
+
+
+async def test_create_observations_hands_over_rows_that_render_what_the_read_back_renders(
+    client: Any,
+) -> None:
+    """CreateObservations hands its stored rows to the feed (Change.stored): every component form,
+    values jsonb rewrites (read back instead), and only each stream's newest retained."""
+    state = client.server.app[STATE]
+    stream, feature = await _populate(client)
+    heard: list[Change] = []
+    state.change_listeners.append(heard.extend)
+    values = [v for v in VALUES if not isinstance(v, dict)]  # a dict is a parameters value below
+    rows = []
+    for i, value in enumerate(values):
+        when = datetime(2032, 1, 1, tzinfo=UTC) + timedelta(minutes=i, microseconds=1000 * i + i % 2)
+        local = when.astimezone(timezone(timedelta(hours=2))).isoformat()
+        interval = f"{when.isoformat()}/{(when + timedelta(hours=1)).isoformat()}"
+        rows.append(
+            [
+                local if i % 3 else interval,
+                value,
+                None if i % 2 else local,
+                None if i % 4 else {"q": value, "b": 1},
+                interval if i % 5 == 0 else None,
+                {"zz": i, "a": [value]} if i % 2 else None,
+                feature,
+            ]
+        )
+    components = ["phenomenonTime", "result", "resultTime", "resultQuality", "validTime", "parameters",
+                  "FeatureOfInterest/id"]  # fmt: skip
+    body = [
+        {"Datastream": {"@iot.id": stream}, "components": components, "dataArray": rows},
+        {
+            "Datastream": {"@iot.id": stream},
+            "components": ["result"],
+            "dataArray": [[1], [2]],
+        },  # arrival time
+    ]
+    response = await client.post("/v1.1/CreateObservations", json=body)
+    assert response.status == 201, await response.text()
+    assert "error" not in await response.json()
+    created = [change for change in heard if change.operation == "create"]
+    assert len(created) == len(rows) + 2
+    assert all(change.stored is not None for change in created)
+    read = [Change(OBSERVATION, change.entity_id, "create") for change in created]
+    mine, theirs = await load_notices(state.pool, [created, read])
+    assert len(mine) == len(theirs) == len(created)
+    for held, back in zip(mine, theirs, strict=True):
+        assert _payloads(held) == _payloads(back), held.row
+    retained = [n.entity_id for n in mine for _, retain, _ in n.publications(PREFIX) if retain]
+    assert retained == [n.entity_id for n in theirs for _, retain, _ in n.publications(PREFIX) if retain]
+    assert len(retained) == 1
+    held_keys = held_of(created, wanted_of(created))
+    assert 0 < len(held_keys) < len(created)  # the values jsonb rewrites are read back
