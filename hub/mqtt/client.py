@@ -339,6 +339,10 @@ class MqttClient:
         self._inflight: dict[int, _Outgoing] = {}
         self._pending: deque[tuple[bytes, bytes, int, bool, bytes]] = deque()
         self._qos0: wire.Qos0Publisher | None = None  # QoS 0 notifications, many at once
+        # Batches of QoS 0 notifications waiting for the socket, as publish_notifications got them,
+        # and how many publications they hold (with _pending, bounded by OUTGOING_QUEUE_MAX).
+        self._held: deque[tuple[Sequence[tuple[str, bytes, bool]], bytes]] = deque()
+        self._held_count = 0
         # The broker's limits from CONNACK (MQTT 5 §3.2.2.3).
         self._send_quota = 65535
         self._max_qos = 2
@@ -796,7 +800,7 @@ class MqttClient:
             return
         encoded = topic.encode()
         if self._pending or not self._can_send(qos):
-            if len(self._pending) >= OUTGOING_QUEUE_MAX:
+            if len(self._pending) + self._held_count >= OUTGOING_QUEUE_MAX:
                 self._drop("outgoing queue full")
                 return
             self._pending.append((encoded, payload, qos, retain, props))
@@ -818,29 +822,26 @@ class MqttClient:
         """publish_notification of each (topic, payload, retain), in order. At QoS 0 (the default,
         ~12 messages per created Observation) the checks are made once for all of them: nothing
         in between can change them, the writes are only collected here. When they cannot go out
-        now (the socket's buffer is full, or the broker away) they wait in the queue as they are
-        and are encoded together when it drains (_pump)."""
+        now (the socket's buffer is past its mark, or the broker away) the batch waits as it is,
+        in the bounded queue, and is encoded when the socket drains (_pump)."""
         props = self._notification_props
         if qos or threading.get_ident() != self._loop_thread:
             for topic, payload, retain in items:
                 self.publish(topic, payload, qos, retain, props)
             return
-        if self._pending or not self._can_send(0):
-            self._queue_qos0(items, props)
+        if self._held or not self._can_send(0):
+            room = max(OUTGOING_QUEUE_MAX - len(self._pending) - self._held_count, 0)
+            if len(items) > room:
+                for _ in range(len(items) - room):
+                    self._drop("outgoing queue full")
+                items = items[:room]
+            if items:
+                self._held.append((items, props))
+                self._held_count += len(items)
             return
         self._write_qos0(items, props)
 
-    def _queue_qos0(self, items: Sequence[tuple[str, bytes, bool]], props: bytes) -> None:
-        """QoS 0 publications into the bounded queue; those beyond its cap dropped and counted."""
-        pending = self._pending
-        room = max(OUTGOING_QUEUE_MAX - len(pending), 0)
-        pending.extend(
-            [(topic.encode(), payload, 0, retain, props) for topic, payload, retain in items[:room]]
-        )
-        for _ in range(len(items) - room):
-            self._drop("outgoing queue full")
-
-    def _write_qos0(self, items: Iterable[tuple[str | bytes, bytes, bool]], props: bytes) -> None:
+    def _write_qos0(self, items: Iterable[tuple[str, bytes, bool]], props: bytes) -> None:
         """Encode QoS 0 publications into the write buffer (the caller checked _can_send(0))."""
         encoder = self._qos0
         if encoder is None or encoder.level != self._level or encoder.props is not props:
@@ -883,18 +884,12 @@ class MqttClient:
         """Send queued publications while the broker's window and the socket allow."""
         pending = self._pending
         while pending and self._can_send(pending[0][2]):
-            first = pending[0]
-            if first[2]:
-                self._send(*pending.popleft())
-                continue
-            # A run of QoS 0 publications with one property block (the notifications): encoded
-            # together, as publish_notifications does (nothing in the run changes _can_send(0)).
-            props = first[4]
-            run: list[tuple[bytes, bytes, bool]] = []
-            while pending and not pending[0][2] and pending[0][4] is props:
-                topic, payload, _, retain, _ = pending.popleft()
-                run.append((topic, payload, retain))
-            self._write_qos0(run, props)
+            self._send(*pending.popleft())
+        held = self._held
+        while held and self._can_send(0):
+            items, props = held.popleft()
+            self._held_count -= len(items)
+            self._write_qos0(items, props)
 
     def _forget_session(self) -> None:
         """Session present 0: the broker has no session state, so neither may we (MQTT-3.2.2-5).

@@ -244,20 +244,24 @@ def test_notifications_queued_while_paused_go_out_as_publishing_one_by_one_would
         one.publish_notification(topic, payload, 0, retain)
     many._write_paused = True
     many.publish_notifications(items[:20], 0)
-    many.publish("dead/letter", b"x", 1, False)  # a QoS 1 publication between two runs
+    many.publish("dead/letter", b"x", 1, False)  # a QoS 1 publication between two batches
     many.publish_notifications(items[20:], 0)
     assert not many._out
-    assert len(many._pending) == len(items) + 1
+    assert len(many._pending) == 1
+    assert many._held_count == len(items)
     many._write_paused = False
     many._pump()
-    expected = [*one._out[:20], wire.publish(b"dead/letter", b"x", 1, False, 1, wire.MQTT5), *one._out[20:]]
+    # The QoS 1 publication waited in its own queue: it goes first, the notifications in order.
+    expected = [wire.publish(b"dead/letter", b"x", 1, False, 1, wire.MQTT5), *one._out]
     assert many._out == expected
     full = _unconnected_client("mqtt://127.0.0.1:1", tmp_path)
     full._write_paused = True
     with mock.patch("hub.mqtt.client.OUTGOING_QUEUE_MAX", 30):
         full.publish_notifications(items, 0)
-    assert len(full._pending) == 30
-    assert full.dropped == 20
+        assert full._held_count == 30
+        assert full.dropped == 20
+        full.publish("dead/letter", b"x", 0, False)  # the cap holds for every publication
+        assert full.dropped == 21
 
 
 def test_notifications_are_marked_only_in_a_share_group(tmp_path: Path) -> None:
