@@ -221,8 +221,7 @@ def test_full_queue_drops_oldest_and_skips_deletes() -> None:
     feed.on_commit([Change(THING, i, "create") for i in (1, 2, 3)] + [Change(THING, 4, "delete")])
     assert feed.dropped == 1
     assert notifier.gaps == 1  # the sinks hear of the loss
-    queue = feed._queue
-    assert [queue.get_nowait()[0].entity_id for _ in range(queue.qsize())] == [2, 3]
+    assert [change.entity_id for change, _ in feed._queue] == [2, 3]
 
 
 def test_bad_qos_is_refused() -> None:
