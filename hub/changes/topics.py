@@ -163,12 +163,39 @@ def plan(
     The operations of one batch are merged (a create and a later update are one announcement);
     property topics carry only that property (§14.1: ``Things(1)/name`` -> ``{"name": ...}``).
     """
-    if operations == _CREATE_ONLY:  # the common case (every ingested Observation): no merging
+    if operations == _CREATE_ONLY:  # the common case (every created Observation): no merging
+        if _single_targets(entity_type):
+            return _create_plan(entity_type, row, version)
         return [(topic, retain, None) for topic, retain in topics_for(entity_type, row, CREATE, version)]
     ordered = sorted(set(operations), key=OPERATION_ORDER.index)
     props = property_topics(entity_type, row, version) if UPDATE in ordered else {}
     topics = dict.fromkeys(t for op in ordered for t in topics_for(entity_type, row, op, version))
     return [(topic, retain, props.get(topic)) for topic, retain in topics]
+
+
+@functools.cache
+def _single_targets(entity_type: EntityType) -> bool:
+    """Whether each collection the type's entities belong to is named by one id column of theirs
+    (an Observation's Datastream, MultiDatastream, FeatureOfInterest): then its create's topics
+    are distinct by construction and _create_plan gives them without merging."""
+    return all(item.nav.join is Join.FORWARD and item.key == item.nav.column and not item.two_hops
+               for item in _collections(entity_type))  # fmt: skip
+
+
+def _create_plan(entity_type: EntityType, row: Mapping[str, Any], version: str) -> list[Publication]:
+    """plan(..., {CREATE}, ...) for a type with _single_targets, straight (once per Observation)."""
+    publications: list[Publication] = [
+        (f"{version}/{entity_type.set_name}", False, None),
+        (f"{version}/{entity_type.set_name}({row['id']})", False, None),
+    ]
+    for item in _collections(entity_type):
+        target = row.get(item.key)
+        if target is None:
+            continue
+        retain = item.latest_key is not None and bool(row.get(item.latest_key))
+        for target_id in _ids(target):
+            publications.append((f"{version}/{item.target_set}({target_id})/{item.collection}", retain, None))
+    return publications
 
 
 # ---- what to load for the related ids ---------------------------------------------------------

@@ -28,13 +28,14 @@ from paho.mqtt.enums import CallbackAPIVersion
 from hub.app import FEED
 from hub.changes.feed import ChangeFeed
 from hub.changes.notice import base_url_of
-from hub.changes.topics import related_queries, topics_for
+from hub.changes.topics import plan, related_queries, topics_for
 from hub.config import Settings
 from hub.mqtt.notify import Notifier, version_prefixes
 from hub.store.write import Change
 from schemas.model import (
     ALL_TYPES,
     DATASTREAM,
+    ENTITY_TYPES,
     HISTORICAL_LOCATION,
     LOCATION,
     OBSERVATION,
@@ -184,6 +185,21 @@ def test_topics_under_a_prefix() -> None:
     topics = topics_for(DATASTREAM, DS, "create", "test-1/v1.0")
     assert topics[0] == ("test-1/v1.0/Datastreams", False)
     assert ("test-1/v1.0/Things(1)/Datastreams", False) in topics
+
+
+@pytest.mark.parametrize("name", sorted(ENTITY_TYPES))
+@pytest.mark.parametrize("latest", [False, True])
+def test_a_creates_plan_is_its_topics(name: str, latest: bool) -> None:
+    """plan's straight path for a create (types whose collections are named by one id column) gives
+    what topics_for gives, with and without the related ids and the latest flag."""
+    entity_type = ENTITY_TYPES[name]
+    full: dict[str, Any] = {"id": 5}
+    for nav in entity_type.navigation:
+        full[nav.column or nav.name] = [3, 4] if nav.many else 3
+        full[f"{nav.name}@latest"] = [3] if latest else None
+    for row in ({"id": 5}, full):
+        expected = [(topic, retain, None) for topic, retain in topics_for(entity_type, row, "create", "v1.1")]
+        assert plan(entity_type, row, frozenset({"create"}), "v1.1") == expected
 
 
 def test_related_queries_are_per_key_not_per_row() -> None:
