@@ -22,6 +22,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from hub.render import property_value
 from schemas.model import EntityType, Join, NavigationProperty, Property
 
@@ -294,6 +296,17 @@ def selected(entity: Mapping[str, Any], names: Sequence[str]) -> dict[str, Any]:
     return {key: entity[key] for key in keys if key in entity}
 
 
+Members = tuple[tuple[str, bytes], ...]  # (entity key, b'"key":') of each selected member, in order
+
+
+def members(names: Sequence[str]) -> Members:
+    """The members `selected` keeps for these names, each once, with its JSON prefix: a payload is
+    ``{`` + the present members' prefix and dumped value, comma-separated, + ``}``, byte for byte
+    what orjson.dumps(selected(entity, names)) writes."""
+    keys = dict.fromkeys("@iot.id" if name in ID_NAMES else name for name in names)
+    return tuple((key, orjson.dumps(key) + b":") for key in keys)
+
+
 @functools.cache
 def version_of(prefix: str) -> str:
     """The STA version of a topic prefix, for selfLinks: ``test-1/v1.1`` -> ``v1.1``."""
@@ -307,11 +320,13 @@ __all__ = [
     "TWO_HOPS",
     "UNPUBLISHED",
     "UPDATE",
+    "Members",
     "Publication",
     "Topic",
     "collection_topics",
     "entity_topic",
     "group_related",
+    "members",
     "plan",
     "property_topics",
     "related_queries",

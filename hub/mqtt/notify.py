@@ -13,11 +13,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import orjson
 
 from hub.changes.notice import Notice
-from hub.changes.topics import Publication, select_forms, select_topics, selected, version_of
+from hub.changes.topics import Members, Publication, members, select_forms, select_topics, version_of
 from schemas.model import EntityType
 
 log = logging.getLogger("twinhub.mqtt.notify")
@@ -34,6 +35,23 @@ V10 = "v1.0"
 def version_prefixes(publish_v10: bool = False) -> tuple[str, ...]:
     """Topic trees to publish on: v1.1 always, v1.0 too when asked (default off)."""
     return (V11, V10) if publish_v10 else (V11,)
+
+
+def _selected_payloads(entity: dict[str, Any], forms: Sequence[tuple[str, Members]]) -> list[bytes]:
+    """Each form's payload: orjson.dumps(selected(entity, names)) byte for byte, from each value
+    dumped once (the forms mostly name the same properties in another order)."""
+    values: dict[str, bytes] = {}
+    payloads = []
+    for _, keys in forms:
+        parts = []
+        for key, prefix in keys:
+            if key in entity:
+                value = values.get(key)
+                if value is None:
+                    value = values[key] = orjson.dumps(entity[key])
+                parts.append(prefix + value)
+        payloads.append(b"{" + b",".join(parts) + b"}")
+    return payloads
 
 
 class Notifier:
@@ -63,7 +81,7 @@ class Notifier:
         # (prefix, absolute service root under it) and, per entity type, the `?$select=<form>` marks
         # that apply with the form's names: worked out once, not per Notice.
         self._roots = tuple((prefix, f"{self._base_url}/{version_of(prefix)}") for prefix in self._prefixes)
-        self._forms: dict[EntityType, list[tuple[str, tuple[str, ...]]]] = {}
+        self._forms: dict[EntityType, list[tuple[str, Members]]] = {}
         self._log_interval = log_interval
         self._last_log = float("-inf")
         self.published = 0  # messages handed to publish
@@ -107,7 +125,9 @@ class Notifier:
         forms = self._forms.get(notice.entity_type)
         if forms is None:
             applicable = select_topics(notice.entity_type, [("", False)], self._selects, {})
-            forms = self._forms[notice.entity_type] = [(mark, names) for mark, _, names in applicable]
+            forms = self._forms[notice.entity_type] = [
+                (mark, members(names)) for mark, _, names in applicable
+            ]
         if not forms:
             return
         payloads: list[bytes] | None = None
@@ -116,8 +136,7 @@ class Notifier:
             if prop is not None:
                 continue  # property topics have no $select forms
             if payloads is None:
-                entity = notice.entity_at(base)
-                payloads = [orjson.dumps(selected(entity, names)) for _, names in forms]
+                payloads = _selected_payloads(notice.entity_at(base), forms)
             for (mark, _), payload in zip(forms, payloads, strict=True):
                 add((topic + mark, payload, retain))
 

@@ -23,14 +23,16 @@ import orjson
 import paho.mqtt.client as mqtt
 import pytest
 import pytest_asyncio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion
 
 from hub.app import FEED
 from hub.changes.feed import ChangeFeed
 from hub.changes.notice import base_url_of
-from hub.changes.topics import plan, related_queries, topics_for
+from hub.changes.topics import members, plan, related_queries, selected, topics_for
 from hub.config import Settings
-from hub.mqtt.notify import Notifier, version_prefixes
+from hub.mqtt.notify import Notifier, _selected_payloads, version_prefixes
 from hub.store.write import Change
 from schemas.model import (
     ALL_TYPES,
@@ -200,6 +202,27 @@ def test_a_creates_plan_is_its_topics(name: str, latest: bool) -> None:
     for row in ({"id": 5}, full):
         expected = [(topic, retain, None) for topic, retain in topics_for(entity_type, row, "create", "v1.1")]
         assert plan(entity_type, row, frozenset({"create"}), "v1.1") == expected
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=6,
+)
+_names = st.sampled_from(["id", "@iot.id", "result", "phenomenonTime", "é", 'a"b'])
+
+
+@settings(deadline=None)  # no timing in tests: a loaded machine must not fail it
+@given(
+    st.dictionaries(_names.map(lambda n: "@iot.id" if n == "id" else n), _json_values),
+    st.lists(st.lists(_names, min_size=1, max_size=4), min_size=1, max_size=3),
+)
+def test_selected_payloads_are_what_dumping_the_selected_entity_writes(
+    entity: dict[str, Any], forms: list[list[str]]
+) -> None:
+    """Duplicate names, both id spellings, absent members and names JSON escapes included."""
+    payloads = _selected_payloads(entity, [("", members(names)) for names in forms])
+    assert payloads == [orjson.dumps(selected(entity, names)) for names in forms]
 
 
 def test_related_queries_are_per_key_not_per_row() -> None:

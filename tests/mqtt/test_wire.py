@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hub.mqtt import wire
@@ -180,6 +180,7 @@ def test_read_publish_marked_finds_the_marker_among_user_properties() -> None:
 sized = st.tuples(topics, st.integers(0, 17_000), st.booleans())
 
 
+@settings(deadline=None)  # no timing in tests: a loaded machine must not fail it
 @given(
     st.lists(sized, max_size=12),
     st.sampled_from([wire.MQTT5, wire.MQTT311]),
