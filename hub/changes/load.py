@@ -22,10 +22,19 @@ _MOVED_LOCATIONS_SQL = """
 SELECT DISTINCT tl.location_id FROM historical_locations h
 JOIN thing_locations tl ON tl.thing_id = h.thing_id WHERE h.id = ANY($1::bigint[])"""
 
-Wanted = dict[tuple[EntityType, int], set[str]]
+Wanted = dict[tuple[EntityType, int], frozenset[str]]  # frozen: most are the one shared {create}
 Held = dict[tuple[EntityType, int], Row]  # rows the writer handed over: not read back
 
-_CREATED = {CREATE}
+_CREATED = frozenset({CREATE})
+_ONE = {CREATE: _CREATED, UPDATE: frozenset({UPDATE}), LINK: frozenset({LINK})}
+
+
+def _with(wanted: Wanted, key: tuple[EntityType, int], operation: str) -> None:
+    found = wanted.get(key)
+    if found is None:
+        wanted[key] = _ONE[operation]
+    elif operation not in found:
+        wanted[key] = found | {operation}
 
 
 def wanted_of(changes: Sequence[Change]) -> Wanted:
@@ -33,7 +42,7 @@ def wanted_of(changes: Sequence[Change]) -> Wanted:
     wanted: Wanted = {}
     for change in changes:
         if change.operation in ANNOUNCED:
-            wanted.setdefault((change.entity_type, change.entity_id), set()).add(change.operation)
+            _with(wanted, (change.entity_type, change.entity_id), change.operation)
     return wanted
 
 
@@ -45,7 +54,7 @@ def held_of(changes: Sequence[Change], wanted: Wanted) -> Held:
         stored = change.stored
         if stored is not None and change.entity_type is OBSERVATION:
             key = (OBSERVATION, change.entity_id)
-            if wanted.get(key) == _CREATED:
+            if wanted.get(key) is _CREATED:
                 row = observation_row(stored)
                 if row is not None:
                     held[key] = row
@@ -73,7 +82,7 @@ async def load_notices(pool: asyncpg.Pool, groups: Sequence[Sequence[Change]]) -
             for group, given in zip(wanted, held, strict=True):
                 for key, operations in group.items():
                     if key not in given:
-                        union.setdefault(key, set()).update(operations)
+                        union[key] = union.get(key, frozenset()) | operations
             rows = await _load_all(conn, union)
     return [_notices(group, rows, given) for group, given in zip(wanted, held, strict=True)]
 
@@ -84,7 +93,7 @@ def _notices(wanted: Wanted, rows: Mapping[str, Mapping[int, Row]], held: Held) 
         entity_type, entity_id = key
         row = held.get(key) or rows.get(entity_type.name, {}).get(entity_id)
         if row is not None:  # None: deleted since
-            notices.append(Notice(entity_type, row, frozenset(operations)))
+            notices.append(Notice(entity_type, row, operations))
     return notices
 
 
@@ -122,11 +131,11 @@ async def _add_moved_locations(conn: asyncpg.Connection, wanted: Wanted) -> None
     created = [i for (t, i), ops in wanted.items() if t is HISTORICAL_LOCATION and CREATE in ops]
     if created:
         for record in await conn.fetch(_MOVED_LOCATIONS_SQL, created):
-            wanted.setdefault((LOCATION, record["location_id"]), set()).add(LINK)
+            _with(wanted, (LOCATION, record["location_id"]), LINK)
 
 
 async def _load_all(
-    conn: asyncpg.Connection, wanted: Mapping[tuple[EntityType, int], set[str]]
+    conn: asyncpg.Connection, wanted: Mapping[tuple[EntityType, int], frozenset[str]]
 ) -> dict[str, dict[int, Row]]:
     """Entity type name -> id -> row with its related ids, one set of statements per type."""
     by_type: dict[str, tuple[EntityType, list[int]]] = {}
