@@ -846,7 +846,11 @@ class MqttClient:
         encoder = self._qos0
         if encoder is None or encoder.level != self._level or encoder.props is not props:
             encoder = self._qos0 = wire.Qos0Publisher(self._level, props)
-        for size in encoder.encode(items, self._retain_ok, self._max_out, self._out):  # [MQTT-3.2.2-15]
+        if isinstance(items, wire.Grouped):
+            too_large = encoder.encode_grouped(items, self._retain_ok, self._max_out, self._out)
+        else:
+            too_large = encoder.encode(items, self._retain_ok, self._max_out, self._out)
+        for size in too_large:  # [MQTT-3.2.2-15]
             self._drop(f"{size} bytes exceed the broker's Maximum Packet Size {self._max_out}")
         if self._out and not self._flush_scheduled:
             self._flush_scheduled = True

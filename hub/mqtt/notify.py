@@ -18,7 +18,8 @@ from typing import Any
 import orjson
 
 from hub.changes.notice import Notice
-from hub.changes.topics import Members, Publication, members, select_forms, select_topics, version_of
+from hub.changes.topics import Members, members, select_forms, select_topics, version_of
+from hub.mqtt.wire import Group, Grouped, Run
 from schemas.model import EntityType
 
 log = logging.getLogger("twinhub.mqtt.notify")
@@ -81,7 +82,7 @@ class Notifier:
         # (prefix, absolute service root under it) and, per entity type, the `?$select=<form>` marks
         # that apply with the form's names: worked out once, not per Notice.
         self._roots = tuple((prefix, f"{self._base_url}/{version_of(prefix)}") for prefix in self._prefixes)
-        self._forms: dict[EntityType, list[tuple[str, Members]]] = {}
+        self._forms: dict[EntityType, tuple[tuple[str, ...], list[tuple[str, Members]]]] = {}
         self._log_interval = log_interval
         self._last_log = float("-inf")
         self.published = 0  # messages handed to publish
@@ -92,20 +93,29 @@ class Notifier:
         return True  # retained messages and subscribers we cannot see: always publish
 
     def deliver(self, notices: Sequence[Notice]) -> None:
-        """Publish every publication of every Notice under each prefix."""
-        items: list[Item] = []
-        add = items.append
+        """Publish every publication of every Notice under each prefix: per Notice its topics with
+        the whole entity (or the one property), then each entity topic's `$select` forms."""
+        runs: list[Run] = []
+        count = 0
         roots = self._roots
         for notice in notices:
+            marks, forms = self._forms_of(notice.entity_type)
             for prefix, base in roots:
-                publications = notice.publications(prefix)
-                for topic, retain, prop in publications:
-                    if prop is None:
-                        add((topic, notice.payload_at(base), retain))
-                    else:
-                        add((topic, notice.body(prop, self._base_url, prefix), retain))
-                if self._selects:
-                    self._add_selected(items, notice, base, publications)
+                groups: list[Group] = []
+                shared: tuple[bytes, ...] | None = None  # the entity's payload and its forms'
+                for topic, retain, prop in notice.publications(prefix):
+                    if prop is not None:  # property topics have no $select forms
+                        groups.append((topic, retain, (notice.body(prop, self._base_url, prefix),)))
+                        count += 1
+                        continue
+                    if shared is None:
+                        shared = (notice.payload_at(base),)
+                        if forms:
+                            shared += tuple(_selected_payloads(notice.entity_at(base), forms))
+                    groups.append((topic, retain, shared))
+                    count += len(shared)
+                runs.append((marks, groups))
+        items = Grouped(runs, count)
         if self._publish_many is None:
             for topic, payload, retain in items:
                 self._send(topic, payload, retain)
@@ -113,32 +123,19 @@ class Notifier:
         try:
             self._publish_many(items, self._qos)
         except Exception as error:  # the broker client's business; count, log, go on
-            self._failed(len(items), items[0][0] if items else "", error)
+            self._failed(count, runs[0][1][0][0] if count else "", error)
         else:
-            self.published += len(items)
+            self.published += count
 
-    def _add_selected(
-        self, items: list[Item], notice: Notice, base: str, publications: Sequence[Publication]
-    ) -> None:
-        """The configured `$select` forms of each entity topic (STA §14.1; docs/mqtt-subscriptions.md):
-        `<topic>?$select=<form>`, topic by topic, each form's payload made once per Notice."""
-        forms = self._forms.get(notice.entity_type)
-        if forms is None:
-            applicable = select_topics(notice.entity_type, [("", False)], self._selects, {})
-            forms = self._forms[notice.entity_type] = [
-                (mark, members(names)) for mark, _, names in applicable
-            ]
-        if not forms:
-            return
-        payloads: list[bytes] | None = None
-        add = items.append
-        for topic, retain, prop in publications:
-            if prop is not None:
-                continue  # property topics have no $select forms
-            if payloads is None:
-                payloads = _selected_payloads(notice.entity_at(base), forms)
-            for (mark, _), payload in zip(forms, payloads, strict=True):
-                add((topic + mark, payload, retain))
+    def _forms_of(self, entity_type: EntityType) -> tuple[tuple[str, ...], list[tuple[str, Members]]]:
+        """The configured `$select` forms that apply to the type (STA §14.1; docs/mqtt-subscriptions.md):
+        their topic marks (`?$select=<form>`) and members, worked out once per type."""
+        found = self._forms.get(entity_type)
+        if found is None:
+            applicable = select_topics(entity_type, [("", False)], self._selects, {}) if self._selects else []
+            forms = [(mark, members(names)) for mark, _, names in applicable]
+            found = self._forms[entity_type] = (tuple(mark for mark, _ in forms), forms)
+        return found
 
     def gap(self) -> None:
         self.gaps += 1  # the feed logs what it dropped; MQTT has no way to tell subscribers

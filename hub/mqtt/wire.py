@@ -14,6 +14,7 @@ its `reason` is the MQTT 5 reason code the client sends in its DISCONNECT (§4.1
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -227,6 +228,39 @@ def publish(
     return b"".join((bytes((first,)), varint(len(head) + len(payload)), head, payload))
 
 
+# (topic, retain, payloads): a topic's payload, then one per mark of its run (its `$select` forms)
+Group = tuple[str, bool, tuple[bytes, ...]]
+Run = tuple[tuple[str, ...], list[Group]]  # (marks, groups): the publications of one Notice
+
+
+class Grouped(Sequence[tuple[str, bytes, bool]]):
+    """Publications as groups sharing a topic: each group's first payload goes on its topic, the
+    others on the topic with each of its run's marks appended (``?$select=...``). Per run (one
+    Notice), first every group's first publication, then every group's marked ones, group by
+    group. A sequence of the (topic, payload, retain) it stands for, in that order; the QoS 0
+    publisher encodes the groups straight (one topic lookup per group, not per publication)."""
+
+    __slots__ = ("_count", "runs")
+
+    def __init__(self, runs: list[Run], count: int) -> None:
+        self.runs = runs
+        self._count = count  # publications in all
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[tuple[str, bytes, bool]]:
+        for marks, groups in self.runs:
+            for topic, retain, payloads in groups:
+                yield topic, payloads[0], retain
+            for topic, retain, payloads in groups:
+                for mark, payload in zip(marks, payloads[1:], strict=False):
+                    yield topic + mark, payload, retain
+
+    def __getitem__(self, index: Any) -> Any:  # the queue's cap cuts one (rarely): made flat then
+        return list(self)[index]
+
+
 class Qos0Publisher:
     """QoS 0 PUBLISH packets of many publications at once, byte for byte what `publish` builds.
 
@@ -246,6 +280,8 @@ class Qos0Publisher:
         self._tail = props if level == MQTT5 else b""
         self._heads: dict[str | bytes, bytes] = {}
         self._fixed: tuple[dict[int, bytes], dict[int, bytes]] = ({}, {})
+        # topic -> (the marks, its head, its marked heads) for Grouped
+        self._grouped: dict[str, tuple[tuple[str, ...], bytes, tuple[bytes, ...]]] = {}
 
     def _head(self, topic: str | bytes) -> bytes:
         raw = topic.encode() if isinstance(topic, str) else topic
@@ -283,6 +319,58 @@ class Qos0Publisher:
                 too_large.append(size + len(header))
                 continue
             append(join((header, head, payload)))
+        return too_large
+
+    def _group_heads(
+        self, topic: str, marks: tuple[str, ...]
+    ) -> tuple[tuple[str, ...], bytes, tuple[bytes, ...]]:
+        raw = topic.encode()
+        tail = self._tail
+        marked = tuple(
+            _U16.pack(len(raw) + len(extra)) + raw + extra + tail
+            for extra in (mark.encode() for mark in marks)
+        )
+        found = (marks, _U16.pack(len(raw)) + raw + tail, marked)
+        cache = self._grouped
+        if len(cache) >= self.HEADS_MAX:
+            cache.clear()
+        cache[topic] = found
+        return found
+
+    def encode_grouped(self, grouped: Grouped, retain_ok: bool, max_size: int, out: list[bytes]) -> list[int]:
+        """`encode` of what `grouped` stands for, in its order, looking each group's topic up once."""
+        get_heads = self._grouped.get
+        fixed = self._fixed
+        append = out.append
+        join = b"".join
+        too_large: list[int] = []
+        for marks, groups in grouped.runs:
+            found = []
+            for topic, retain, payloads in groups:
+                heads = get_heads(topic)
+                if heads is None or heads[0] is not marks:
+                    heads = self._group_heads(topic, marks)
+                found.append(heads)
+                head = heads[1]
+                payload = payloads[0]
+                flag = bool(retain and retain_ok)
+                size = len(head) + len(payload)
+                header = fixed[flag].get(size) or self._fixed_header(flag, size)
+                if size + len(header) > max_size:
+                    too_large.append(size + len(header))
+                else:
+                    append(join((header, head, payload)))
+            for (_, retain, payloads), heads in zip(groups, found, strict=True):
+                if len(payloads) < 2:
+                    continue
+                table = fixed[bool(retain and retain_ok)]
+                for head, payload in zip(heads[2], payloads[1:], strict=False):
+                    size = len(head) + len(payload)
+                    header = table.get(size) or self._fixed_header(bool(retain and retain_ok), size)
+                    if size + len(header) > max_size:
+                        too_large.append(size + len(header))
+                    else:
+                        append(join((header, head, payload)))
         return too_large
 
 

@@ -213,3 +213,46 @@ def test_qos0_publisher_forgets_topics_when_full() -> None:
     publisher.encode([(f"t/{i}", b"x", False) for i in range(10)], True, wire.MAX_REMAINING, out)
     assert len(publisher._heads) <= 3
     assert out == [wire.publish(f"t/{i}".encode(), b"x", 0, False, 0, wire.MQTT5) for i in range(10)]
+
+
+_marks = st.sampled_from([(), ("?$select=result",), ("?$select=a,b", "?$select=b,a")])
+_groups = st.lists(
+    st.tuples(st.sampled_from(["t/a", "t/b", "t/é"]) | topics, st.booleans(), st.integers(0, 3)), max_size=5
+)
+
+
+@settings(deadline=None)  # no timing in tests: a loaded machine must not fail it
+@given(
+    st.lists(st.tuples(_marks, _groups), max_size=4), st.booleans(), st.sampled_from([wire.MAX_REMAINING, 40])
+)
+def test_grouped_publications_encode_as_their_flat_sequence(
+    runs: list[tuple[tuple[str, ...], list[tuple[str, bool, int]]]], retain_ok: bool, max_size: int
+) -> None:
+    """A Grouped is the sequence it stands for (topic, then each group's marked topics per run), and
+    the publisher writes for it what it writes for that sequence, the caches warm or cold."""
+    grouped_runs: list[wire.Run] = []
+    flat: list[tuple[str, bytes, bool]] = []
+    for marks, groups in runs:
+        made = []
+        for number, (topic, retain, extra) in enumerate(groups):
+            payloads = tuple(b"%d-%d" % (number, i) * (i + 1) for i in range(1 + min(extra, len(marks))))
+            made.append((topic, retain, payloads))
+        grouped_runs.append((marks, made))
+        flat += [(topic, payloads[0], retain) for topic, retain, payloads in made]
+        flat += [
+            (topic + mark, payload, retain)
+            for topic, retain, payloads in made
+            for mark, payload in zip(marks, payloads[1:], strict=False)
+        ]
+    grouped = wire.Grouped(grouped_runs, len(flat))
+    assert list(grouped) == flat
+    assert len(grouped) == len(flat)
+    assert grouped[:2] == flat[:2]
+    publisher = wire.Qos0Publisher(wire.MQTT5)
+    for _ in range(2):
+        out: list[bytes] = []
+        expected: list[bytes] = []
+        assert publisher.encode_grouped(grouped, retain_ok, max_size, out) == wire.Qos0Publisher(
+            wire.MQTT5
+        ).encode(flat, retain_ok, max_size, expected)
+        assert out == expected
