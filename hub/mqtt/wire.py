@@ -267,7 +267,7 @@ class Qos0Publisher:
     Change notifications are ~12 packets per created Observation, most on topics that repeat (the
     entity set, its streams' and features' collections): the encoded topic with its length and
     property block is kept per topic, and the fixed header per remaining length, so a packet costs
-    two dict lookups and one join instead of building its pieces (0.49 against ~0.15 µs). Both
+    two dict lookups and three pieces appended instead of building it (0.49 against ~0.15 µs). Both
     caches are bounded (topics: forgotten all at once when full; headers: lengths that fit two
     bytes only)."""
 
@@ -299,12 +299,12 @@ class Qos0Publisher:
         return header
 
     def encode(self, items: Any, retain_ok: bool, max_size: int, out: list[bytes]) -> list[int]:
-        """Append the packet of each (topic, payload, retain) in `items` to `out`, the retain flag
-        only when `retain_ok`; the sizes of those left out for being over `max_size` bytes."""
+        """Append the packet of each (topic, payload, retain) in `items` to `out` as its three pieces
+        (fixed header, topic with properties, payload: the write joins them all at once), the retain
+        flag only when `retain_ok`; the sizes of those left out for being over `max_size` bytes."""
         get_head = self._heads.get
         fixed = self._fixed
-        append = out.append
-        join = b"".join
+        extend = out.extend
         too_large: list[int] = []
         for topic, payload, retain in items:
             head = get_head(topic)
@@ -318,7 +318,7 @@ class Qos0Publisher:
             if size + len(header) > max_size:
                 too_large.append(size + len(header))
                 continue
-            append(join((header, head, payload)))
+            extend((header, head, payload))
         return too_large
 
     def _group_heads(
@@ -341,8 +341,7 @@ class Qos0Publisher:
         """`encode` of what `grouped` stands for, in its order, looking each group's topic up once."""
         get_heads = self._grouped.get
         fixed = self._fixed
-        append = out.append
-        join = b"".join
+        extend = out.extend
         too_large: list[int] = []
         for marks, groups in grouped.runs:
             found = []
@@ -359,7 +358,7 @@ class Qos0Publisher:
                 if size + len(header) > max_size:
                     too_large.append(size + len(header))
                 else:
-                    append(join((header, head, payload)))
+                    extend((header, head, payload))
             for (_, retain, payloads), heads in zip(groups, found, strict=True):
                 if len(payloads) < 2:
                     continue
@@ -370,7 +369,7 @@ class Qos0Publisher:
                     if size + len(header) > max_size:
                         too_large.append(size + len(header))
                     else:
-                        append(join((header, head, payload)))
+                        extend((header, head, payload))
         return too_large
 
 
