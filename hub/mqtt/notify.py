@@ -102,18 +102,19 @@ class Notifier:
             marks, forms = self._forms_of(notice.entity_type)
             for prefix, base in roots:
                 groups: list[Group] = []
-                shared: tuple[bytes, ...] | None = None  # the entity's payload and its forms'
+                payload: bytes | None = None  # the entity's, and its forms' below
+                marked: tuple[bytes, ...] = ()
                 for topic, retain, prop in notice.publications(prefix):
                     if prop is not None:  # property topics have no $select forms
-                        groups.append((topic, retain, (notice.body(prop, self._base_url, prefix),)))
+                        groups.append((topic, retain, notice.body(prop, self._base_url, prefix), ()))
                         count += 1
                         continue
-                    if shared is None:
-                        shared = (notice.payload_at(base),)
+                    if payload is None:
+                        payload = notice.payload_at(base)
                         if forms:
-                            shared += tuple(_selected_payloads(notice.entity_at(base), forms))
-                    groups.append((topic, retain, shared))
-                    count += len(shared)
+                            marked = tuple(_selected_payloads(notice.entity_at(base), forms))
+                    groups.append((topic, retain, payload, marked))
+                    count += 1 + len(marked)
                 runs.append((marks, groups))
         items = Grouped(runs, count)
         if self._publish_many is None:

@@ -228,8 +228,9 @@ def publish(
     return b"".join((bytes((first,)), varint(len(head) + len(payload)), head, payload))
 
 
-# (topic, retain, payloads): a topic's payload, then one per mark of its run (its `$select` forms)
-Group = tuple[str, bool, tuple[bytes, ...]]
+# (topic, retain, payload, marked): a topic's payload, and one per mark of its run (its `$select`
+# forms) for the topic with that mark, or none
+Group = tuple[str, bool, bytes, tuple[bytes, ...]]
 Run = tuple[tuple[str, ...], list[Group]]  # (marks, groups): the publications of one Notice
 
 
@@ -251,10 +252,10 @@ class Grouped(Sequence[tuple[str, bytes, bool]]):
 
     def __iter__(self) -> Iterator[tuple[str, bytes, bool]]:
         for marks, groups in self.runs:
-            for topic, retain, payloads in groups:
-                yield topic, payloads[0], retain
-            for topic, retain, payloads in groups:
-                for mark, payload in zip(marks, payloads[1:], strict=False):
+            for topic, retain, payload, _ in groups:
+                yield topic, payload, retain
+            for topic, retain, _, marked in groups:
+                for mark, payload in zip(marks, marked, strict=False):
                     yield topic + mark, payload, retain
 
     def __getitem__(self, index: Any) -> Any:  # the queue's cap cuts one (rarely): made flat then
@@ -345,13 +346,12 @@ class Qos0Publisher:
         too_large: list[int] = []
         for marks, groups in grouped.runs:
             found = []
-            for topic, retain, payloads in groups:
+            for topic, retain, payload, _ in groups:
                 heads = get_heads(topic)
                 if heads is None or heads[0] is not marks:
                     heads = self._group_heads(topic, marks)
                 found.append(heads)
                 head = heads[1]
-                payload = payloads[0]
                 flag = bool(retain and retain_ok)
                 size = len(head) + len(payload)
                 header = fixed[flag].get(size) or self._fixed_header(flag, size)
@@ -359,13 +359,14 @@ class Qos0Publisher:
                     too_large.append(size + len(header))
                 else:
                     extend((header, head, payload))
-            for (_, retain, payloads), heads in zip(groups, found, strict=True):
-                if len(payloads) < 2:
+            for (_, retain, _, marked), heads in zip(groups, found, strict=True):
+                if not marked:
                     continue
-                table = fixed[bool(retain and retain_ok)]
-                for head, payload in zip(heads[2], payloads[1:], strict=False):
+                flag = bool(retain and retain_ok)
+                table = fixed[flag]
+                for head, payload in zip(heads[2], marked, strict=False):
                     size = len(head) + len(payload)
-                    header = table.get(size) or self._fixed_header(bool(retain and retain_ok), size)
+                    header = table.get(size) or self._fixed_header(flag, size)
                     if size + len(header) > max_size:
                         too_large.append(size + len(header))
                     else:

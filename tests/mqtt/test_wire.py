@@ -237,14 +237,14 @@ def test_grouped_publications_encode_as_their_flat_sequence(
     for marks, groups in runs:
         made = []
         for number, (topic, retain, extra) in enumerate(groups):
-            payloads = tuple(b"%d-%d" % (number, i) * (i + 1) for i in range(1 + min(extra, len(marks))))
-            made.append((topic, retain, payloads))
+            marked = tuple(b"%d-%d" % (number, i) * (i + 1) for i in range(min(extra, len(marks))))
+            made.append((topic, retain, b"%d" % number, marked))
         grouped_runs.append((marks, made))
-        flat += [(topic, payloads[0], retain) for topic, retain, payloads in made]
+        flat += [(topic, payload, retain) for topic, retain, payload, _ in made]
         flat += [
             (topic + mark, payload, retain)
-            for topic, retain, payloads in made
-            for mark, payload in zip(marks, payloads[1:], strict=False)
+            for topic, retain, _, marked in made
+            for mark, payload in zip(marks, marked, strict=False)
         ]
     grouped = wire.Grouped(grouped_runs, len(flat))
     assert list(grouped) == flat
