@@ -124,7 +124,7 @@ class Notifier:
         try:
             self._publish_many(items, self._qos)
         except Exception as error:  # the broker client's business; count, log, go on
-            self._failed(count, runs[0][1][0][0] if count else "", error)
+            self._failed(count, next(iter(items))[0] if count else "", error)
         else:
             self.published += count
 

@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -29,7 +30,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from hub.app import FEED
 from hub.changes.feed import ChangeFeed
-from hub.changes.notice import base_url_of
+from hub.changes.notice import Notice, base_url_of
 from hub.changes.topics import members, plan, related_queries, selected, topics_for
 from hub.config import Settings
 from hub.mqtt.notify import Notifier, _selected_payloads, version_prefixes
@@ -261,6 +262,48 @@ def test_full_queue_drops_oldest_and_skips_deletes() -> None:
     assert feed.dropped == 1
     assert notifier.gaps == 1  # the sinks hear of the loss
     assert [change.entity_id for change, _ in feed._queue] == [2, 3]
+
+
+def test_publications_go_out_in_order_and_a_refusing_client_is_counted() -> None:
+    """Per Notice: its topics with the entity (or the property), then each entity topic's $select
+    forms; what the client refuses is counted as failed, not raised into the feed."""
+    t = datetime(2030, 1, 1, tzinfo=UTC)
+    empty = dict.fromkeys(
+        ("result_time", "result_quality", "valid_time_start", "valid_time_end", "parameters")
+    )
+    row = {**OBS, **empty, "phenomenon_time_start": t, "phenomenon_time_end": t, "result": 1.5}
+    notices = [
+        Notice(OBSERVATION, row, frozenset({"update"})),
+        Notice(OBSERVATION, {**row, "id": 43}, frozenset({"create"})),
+    ]
+    sent: list[tuple[str, bytes, bool]] = []
+    notifier = Notifier(lambda *a: None, BASE_URL, 0, selects=("result,phenomenonTime",),
+                        publish_many=lambda items, qos: sent.extend(items))  # fmt: skip
+    notifier.deliver(notices)
+    expected = []
+    for notice in notices:
+        publications = notice.publications("v1.1")
+        expected += [
+            (topic, notice.body(prop, BASE_URL, "v1.1"), retain) for topic, retain, prop in publications
+        ]
+        expected += [
+            (
+                f"{topic}?$select=result,phenomenonTime",
+                orjson.dumps({"result": 1.5, "phenomenonTime": "2030-01-01T00:00:00Z"}),
+                retain,
+            )
+            for topic, retain, prop in publications
+            if prop is None
+        ]
+    assert sent == expected
+    assert notifier.published == len(expected)
+
+    def refuse(items: Any, qos: int) -> None:
+        raise ConnectionError("gone")
+
+    failing = Notifier(lambda *a: None, BASE_URL, 0, selects=("result,phenomenonTime",), publish_many=refuse)
+    failing.deliver(notices)
+    assert (failing.failed, failing.published) == (len(expected), 0)
 
 
 def test_bad_qos_is_refused() -> None:
