@@ -33,7 +33,7 @@ from hub.store.observations import (
     ObservationRow,
     StoredObservation,
     features_for_streams,
-    insert_stored,
+    insert_batch,
     no_location_reason,
 )
 from hub.store.write import Change
@@ -159,7 +159,7 @@ async def _write_items(conn: asyncpg.Connection, items: Sequence[Item]) -> Outco
             outcome.rejected.append((message, error))
     if links.deduplicated:
         kept = await _without_known(conn, kept, links.deduplicated)
-    stored = await insert_stored(conn, [row for _, rows in kept for row in rows])
+    stored = await insert_batch(conn, [row for _, rows in kept for row in rows])
     start = 0
     for message, rows in kept:
         outcome.stored.append((message, stored[start : start + len(rows)]))
