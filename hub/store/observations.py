@@ -21,9 +21,9 @@ from hub.errors import BadLinkError
 from hub.store import rollups
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: see hub/ingest/dispatch.py Message (made once per row)
 class ObservationRow:
-    """One Observation ready for the table; exactly one stream id is set."""
+    """One Observation ready for the table; exactly one stream id is set. Not changed once made."""
 
     phenomenon_time_start: datetime
     phenomenon_time_end: datetime
@@ -38,7 +38,7 @@ class ObservationRow:
     parameters: dict[str, Any] | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: see ObservationRow
 class StoredObservation:
     """An Observation as its insert committed it: its id, its row, and whether the insert made it
     its stream's latest (``last_observation_id``). The change feed announces it from this without
