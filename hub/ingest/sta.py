@@ -13,6 +13,7 @@ that a message whose entities the database refuses is dead-lettered alone with t
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -104,11 +105,28 @@ def pending_observation(body: object, parent: tuple[str, int] | None) -> Pending
         and _FAST_KEYS.issuperset(body)
     ):
         when = body.get("phenomenonTime")
-        interval = None if when is None else parse_time(when, _PHENOMENON_TIME)
+        interval = None if when is None else _phenomenon_time(when)
         if parent[0] == "Datastreams":
             return PendingObservation(body["result"], interval, datastream_id=parent[1])
         return PendingObservation(body["result"], interval, multi_datastream_id=parent[1])
     return validated_observation(body, parent)
+
+
+# The instant most devices send: UTC, "Z", whole or fractional seconds. datetime.fromisoformat
+# reads it as parse_time would (aware, UTC) without its case folding, interval split and offset
+# conversions: ~0.5 µs less per Observation. Anything else, and any error, goes to parse_time.
+_UTC_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z")
+
+
+def _phenomenon_time(when: object) -> tuple[datetime, datetime]:
+    if type(when) is str and _UTC_INSTANT.fullmatch(when):
+        try:
+            moment = datetime.fromisoformat(when)
+        except ValueError:  # e.g. February 30: parse_time words the error
+            pass
+        else:
+            return moment, moment
+    return parse_time(when, _PHENOMENON_TIME)
 
 
 def validated_observation(body: object, parent: tuple[str, int] | None) -> PendingObservation:

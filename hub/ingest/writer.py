@@ -124,7 +124,7 @@ class BatchWriter:
         dispatcher: Dispatcher,
         outlets: Outlets,
         stats: IngestStats,
-        batch_size: int = 2000,
+        batch_size: int = 10000,
         batch_ms: int = 50,
         provisioner: Provisioner | None = None,
     ) -> None:

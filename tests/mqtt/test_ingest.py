@@ -25,6 +25,8 @@ from mqtt_helpers import (
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from hub.ingest.dispatch import Message, PendingObservation
+from hub.ingest.resolve import write_batch
 from hub.mqtt.client import NOTIFICATION_MARK
 from hub.mqtt.service import IngestService
 from hub.store.write import Change
@@ -260,3 +262,20 @@ async def test_mqtt_311(
     finally:
         await service.stop()
     assert await results(clean_db) == list(range(100))
+
+
+async def test_a_batch_caches_plans_only_within_its_own_transaction(
+    clean_db: str, pool: asyncpg.Pool
+) -> None:
+    """The batch lets PostgreSQL keep its foreign-key checks' plans (SET LOCAL); the pooled
+    connection goes back to planning every statement afresh, as HTTP reads need."""
+    e = await make_entities(clean_db)
+    message = Message(f"v1.1/Datastreams({e.datastreams[0]})/Observations", b"", 1, 1, 0.0)
+    pending = PendingObservation(7, None, datastream_id=e.datastreams[0])
+    async with pool.acquire() as conn:
+        before = await conn.fetchval("SELECT current_setting('plan_cache_mode')")
+        outcome = await write_batch(conn, [(message, [pending])])
+        after = await conn.fetchval("SELECT current_setting('plan_cache_mode')")
+    assert [len(stored) for _, stored in outcome.stored] == [1]
+    assert before == after == "force_custom_plan"
+    assert await results(clean_db) == [7]

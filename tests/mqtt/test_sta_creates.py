@@ -79,6 +79,13 @@ def test_a_bad_create_is_still_rejected() -> None:
 
 FAST_BODIES: list[object] = [
     {"result": 1.5, "phenomenonTime": "2026-12-07T10:00:00Z"},
+    {"result": 2, "phenomenonTime": "2026-12-07T10:00:00.123456Z"},
+    {"result": 2, "phenomenonTime": "2026-12-07T10:00:00.12Z"},
+    {"result": 2, "phenomenonTime": "2026-12-07T10:00:00.1234567Z"},  # past microseconds: parse_time
+    {"result": 2, "phenomenonTime": "2026-02-30T10:00:00Z"},  # no such day
+    {"result": 2, "phenomenonTime": "2026-12-07T24:00:00Z"},
+    {"result": 2, "phenomenonTime": "2026-12-07t10:00:00z"},  # lower case, as RFC 3339 allows
+    {"result": 2, "phenomenonTime": "0001-01-01T00:00:00Z"},
     {"phenomenonTime": "2026-12-07T10:00:00.5+01:00/PT1M", "result": {"a": [1]}},
     {"result": None},
     {"result": "x", "phenomenonTime": None},
