@@ -36,6 +36,7 @@ from hub.store.observations import (
     insert_batch,
     no_location_reason,
 )
+from hub.store.pool import CACHED_PLANS
 from hub.store.write import Change
 
 # Errors that belong to the rows of a batch, not to the database being away.
@@ -76,18 +77,10 @@ async def write_batch(
     if provisioner is not None and any(p.reading for _, pending in items for p in pending):
         items, rejected = await _assign_streams(conn, items, provisioner)
     async with conn.transaction():
-        await conn.execute(_CACHED_PLANS)
+        await conn.execute(CACHED_PLANS)  # the rows' key checks keep their plans (store/pool.py)
         outcome = await _isolating(conn, items)
     outcome.rejected.extend(rejected)
     return outcome
-
-
-# The pool plans every statement afresh (plan_cache_mode = force_custom_plan, hub/store/pool.py),
-# and that setting reaches the foreign-key triggers' internal queries too: each inserted row had
-# its three key checks planned anew, ~12 µs of database CPU per Observation, 45 % of what an
-# ingested Observation cost PostgreSQL. The batch's statements take no time window that a generic
-# plan could misjudge, so its transaction lets PostgreSQL cache plans as it does by default.
-_CACHED_PLANS = "SET LOCAL plan_cache_mode = auto"
 
 
 async def _assign_streams(
