@@ -25,7 +25,7 @@ from hub.http.observe import add_metrics, observe_middleware
 from hub.http.reads import name_the_server, replica_context
 from hub.http.routes import add_routes
 from hub.http.security import GUARD, Guard, security_middleware
-from hub.ingest.group_commit import GroupCommit
+from hub.ingest.group_commit import WRITERS, GroupCommit
 from hub.lifecycle import maintenance_context
 from hub.metrics import HubMetrics
 from hub.mqtt.service import IngestService, running_ingest
@@ -64,7 +64,17 @@ def build_app(settings: Settings) -> web.Application:
         pool = await create_pool(
             settings.database_url, settings.db_pool_min, settings.db_pool_max, settings.statement_timeout_ms
         )
-        group_commit = GroupCommit(pool)
+        # The group commit's writers get connections of their own, planning their few statements
+        # once (generic plans: the requests' pool plans each execution, and planning the insert
+        # cost PostgreSQL more than running it).
+        writer_pool = await create_pool(
+            settings.database_url,
+            WRITERS,
+            WRITERS,
+            settings.statement_timeout_ms,
+            plan_cache_mode="force_generic_plan",
+        )
+        group_commit = GroupCommit(writer_pool, writers=WRITERS)
         group_commit.start()
         app[STATE] = AppState(settings, pool, await detect_dialect(pool), group_commit)
         metrics.watch_pool(pool)
@@ -72,6 +82,7 @@ def build_app(settings: Settings) -> web.Application:
             yield
         finally:
             await group_commit.close()
+            await writer_pool.close()
             await pool.close()
 
     app.cleanup_ctx.append(database)

@@ -11,11 +11,17 @@ request), insert with the set-based batch statement, commit once, and wake
 each request with its id and row. Under no load a batch is one Observation
 and nothing waits for a window.
 
-A batch is two round trips in the common case: the links (one statement for
-Datastreams, their deduplication and derived features) and the insert, which
-commits on its own: one statement is atomic, and the foreign keys refuse a link
-deleted in between (the batch is then written row by row, as for any refused
-row). No BEGIN/COMMIT around them: those were two of the four round trips.
+A batch of Observations on Datastreams is one round trip in the common case:
+one statement derives the missing FeatureOfInterest links from the Datastreams'
+Things' Locations and inserts, and commits on its own (one statement is atomic;
+no BEGIN/COMMIT). Nothing is checked before it: the table's constraints refuse a
+missing link (a foreign key; NOT NULL when there is no feature to derive). The
+batch then takes the checked way: the ingest pipeline's per-batch resolver (one
+query per kind of link) finds the links, makes a feature not made yet, and names
+what is missing per Observation; the insert follows. A batch the database still
+refuses is written row by row, as for any refused row. MultiDatastream
+Observations always take the checked way (their result arrays are checked
+against the number of ObservedProperties).
 """
 
 from __future__ import annotations
@@ -29,10 +35,12 @@ import asyncpg
 
 from hub.errors import BadLinkError, BadRequestError, StaError
 from hub.ingest.dispatch import INVALID, IngestError, PendingObservation
-from hub.ingest.resolve import Links
-from hub.store.observations import ObservationRow, StoredObservation, insert_stored
+from hub.ingest.resolve import Links, observation_row
+from hub.store.observations import ObservationRow, StoredObservation, insert_deriving, insert_stored
 
 log = logging.getLogger("twinhub.store")
+
+WRITERS = 2  # writer tasks, each with at most one connection at a time
 
 
 @dataclass
@@ -45,7 +53,7 @@ class _Pending:
 class GroupCommit:
     """Batches concurrent Observation inserts into shared transactions."""
 
-    def __init__(self, pool: asyncpg.Pool, max_batch: int = 500, writers: int = 2) -> None:
+    def __init__(self, pool: asyncpg.Pool, max_batch: int = 500, writers: int = WRITERS) -> None:
         self._pool = pool
         self._max_batch = max_batch
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
@@ -87,6 +95,10 @@ class GroupCommit:
     async def _write(self, batch: list[_Pending]) -> None:
         try:
             async with self._pool.acquire() as conn:
+                if (done := await _at_once(conn, batch)) is not None:
+                    for pending, observation in zip(batch, done, strict=True):
+                        _settle(pending, observation)
+                    return
                 links = await Links.load(conn, [p.observation for p in batch])
                 accepted: list[tuple[_Pending, ObservationRow]] = []
                 for pending in batch:
@@ -110,6 +122,21 @@ class GroupCommit:
             return
         for (pending, _), observation in zip(accepted, stored, strict=True):
             _settle(pending, observation)
+
+
+async def _at_once(conn: asyncpg.Connection, batch: list[_Pending]) -> list[StoredObservation] | None:
+    """The batch in one statement, links and all; None when it needs the checked way."""
+    if any(p.observation.datastream_id is None for p in batch):
+        return None
+    rows = [
+        observation_row(p.observation, p.received_at, p.observation.feature_of_interest_id or 0)
+        for p in batch
+    ]
+    derive = [p.observation.feature_of_interest_id is None for p in batch]
+    try:
+        return await insert_deriving(conn, rows, derive) or None  # none: a link is missing
+    except (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError):
+        return None  # the checked way says which Observation, and why
 
 
 def _as_sta_error(error: IngestError) -> StaError:
