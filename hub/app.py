@@ -30,6 +30,7 @@ from hub.lifecycle import maintenance_context
 from hub.metrics import HubMetrics
 from hub.mqtt.service import IngestService, running_ingest
 from hub.store.pool import create_pool, detect_dialect
+from schemas.model import OBSERVATION
 
 log = logging.getLogger("twinhub")
 
@@ -113,9 +114,13 @@ async def changes_context(app: web.Application) -> AsyncIterator[None]:
         app[FEED] = feed
         app[LIVE] = fanout
         state.change_listeners.append(feed.on_commit)
+        if feed.relay is not None and state.group_commit is not None:
+            state.group_commit.notice = feed.relay.id_notice(OBSERVATION, "create")
         try:
             yield
         finally:
+            if state.group_commit is not None:
+                state.group_commit.notice = None
             state.change_listeners.remove(feed.on_commit)
             fanout.close()
             feed.sinks.remove(fanout)

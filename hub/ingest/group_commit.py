@@ -22,6 +22,10 @@ what is missing per Observation; the insert follows. A batch the database still
 refuses is written row by row, as for any refused row. MultiDatastream
 Observations always take the checked way (their result arrays are checked
 against the number of ObservedProperties).
+
+While the change relay runs, the statement also sends the new ids to the other
+hub processes (IdNotice; PostgreSQL delivers them when it commits), instead of
+the relay's own statement later.
 """
 
 from __future__ import annotations
@@ -36,7 +40,13 @@ import asyncpg
 from hub.errors import BadLinkError, BadRequestError, StaError
 from hub.ingest.dispatch import INVALID, IngestError, PendingObservation
 from hub.ingest.resolve import Links, observation_row
-from hub.store.observations import ObservationRow, StoredObservation, insert_deriving, insert_stored
+from hub.store.observations import (
+    IdNotice,
+    ObservationRow,
+    StoredObservation,
+    insert_deriving,
+    insert_stored,
+)
 
 log = logging.getLogger("twinhub.store")
 
@@ -59,6 +69,8 @@ class GroupCommit:
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._writers = writers
+        # Set while the change relay runs: the insert statement also tells the other hub processes.
+        self.notice: IdNotice | None = None
 
     def start(self) -> None:
         """Start the writer tasks (owned here, cancelled by close)."""
@@ -95,7 +107,7 @@ class GroupCommit:
     async def _write(self, batch: list[_Pending]) -> None:
         try:
             async with self._pool.acquire() as conn:
-                if (done := await _at_once(conn, batch)) is not None:
+                if (done := await _at_once(conn, batch, self.notice)) is not None:
                     for pending, observation in zip(batch, done, strict=True):
                         _settle(pending, observation)
                     return
@@ -124,8 +136,11 @@ class GroupCommit:
             _settle(pending, observation)
 
 
-async def _at_once(conn: asyncpg.Connection, batch: list[_Pending]) -> list[StoredObservation] | None:
-    """The batch in one statement, links and all; None when it needs the checked way."""
+async def _at_once(
+    conn: asyncpg.Connection, batch: list[_Pending], notice: IdNotice | None
+) -> list[StoredObservation] | None:
+    """The batch in one statement, links and notification and all; None when it needs the checked
+    way (which leaves the notification to the change feed's relay)."""
     if any(p.observation.datastream_id is None for p in batch):
         return None
     rows = [
@@ -134,9 +149,11 @@ async def _at_once(conn: asyncpg.Connection, batch: list[_Pending]) -> list[Stor
     ]
     derive = [p.observation.feature_of_interest_id is None for p in batch]
     try:
-        return await insert_deriving(conn, rows, derive) or None  # none: a link is missing
+        return await insert_deriving(conn, rows, derive, notice) or None  # none: a link is missing
     except (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError):
         return None  # the checked way says which Observation, and why
+    except asyncpg.ProgramLimitExceededError:
+        return None  # the notification queue is full: the relay counts and logs its own failure
 
 
 def _as_sta_error(error: IngestError) -> StaError:

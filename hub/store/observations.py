@@ -46,6 +46,22 @@ class StoredObservation:
     id: int
     row: ObservationRow
     latest: bool
+    # Its insert statement also sent its id to the other hub processes (IdNotice): nobody else must.
+    notified: bool = False
+
+
+@dataclass(frozen=True)
+class IdNotice:
+    """A NOTIFY an insert statement sends with the ids it made, in the caller's format: per
+    notification ``head + before + id + after + "," + ... + tail`` on `channel`, with at most
+    `per_notification` ids. Sent by PostgreSQL when (and only when) the statement commits."""
+
+    channel: str
+    head: str
+    before: str
+    after: str
+    tail: str
+    per_notification: int
 
 
 # (column, SQL type) of what an insert writes, in statement order (hub/store/observation_columns.py
@@ -134,7 +150,7 @@ def _insert_sql(derive_features: bool = False) -> str:
     )
     if not derive_features:
         # unnest keeps the input order, so ids come back in the order the rows were given.
-        links, source = "", f"unnest({arrays}) AS u({names})"
+        links, source, notices = "", f"unnest({arrays}) AS u({names})", ""
         tail = f"SELECT id, {latest} AS latest FROM o"
     else:
         # A NULL feature becomes the one derived from the Datastream's Thing's Location. All rows or
@@ -154,7 +170,23 @@ def _insert_sql(derive_features: bool = False) -> str:
     """
         source = "r u WHERE NOT EXISTS (SELECT FROM r WHERE NOT r.linked OR r.feature IS NULL) ORDER BY u.n"
         values = values.replace("u.feature_of_interest_id", "u.feature")
-        tail = f"SELECT id, {latest} AS latest, feature_of_interest_id FROM o ORDER BY id"
+        # The IdNotice's parameters follow the columns' (all NULL: no NOTIFY).
+        channel, head, before, after, end, per = (f"${len(COLUMN_TYPES) + i}" for i in range(1, 7))
+        notices = f""",
+    notices AS (
+        SELECT pg_notify(
+            {channel}::text,
+            {head}::text || string_agg({before}::text || c.id || {after}::text, ',' ORDER BY c.id)
+            || {end}::text
+        )
+        FROM (SELECT id, (row_number() OVER (ORDER BY id) - 1) / {per}::int AS part FROM o) c
+        WHERE {channel}::text IS NOT NULL
+        GROUP BY c.part
+    )"""
+        tail = (
+            f"SELECT id, {latest} AS latest, feature_of_interest_id,"
+            " (SELECT count(*) FROM notices) AS notices FROM o ORDER BY id"
+        )
     return f"""
     WITH {links}o AS (
         INSERT INTO observations ({names})
@@ -162,7 +194,7 @@ def _insert_sql(derive_features: bool = False) -> str:
         RETURNING id, phenomenon_time_start, phenomenon_time_end, result_time, result,
                   datastream_id, multi_datastream_id, result_number, feature_of_interest_id
     ),
-    {updates}{rollups.insert_ctes("o")}
+    {updates}{rollups.insert_ctes("o")}{notices}
     {tail}"""
 
 
@@ -189,7 +221,10 @@ async def insert_stored(conn: asyncpg.Connection, rows: Sequence[ObservationRow]
 
 
 async def insert_deriving(
-    conn: asyncpg.Connection, rows: Sequence[ObservationRow], derive: Sequence[bool]
+    conn: asyncpg.Connection,
+    rows: Sequence[ObservationRow],
+    derive: Sequence[bool],
+    notice: IdNotice | None = None,
 ) -> list[StoredObservation]:
     """insert_stored for Observations on Datastreams in one statement with their links: a row whose
     `derive` is true gets the FeatureOfInterest of its Datastream's Thing's Location (its own
@@ -197,18 +232,27 @@ async def insert_deriving(
 
     All or nothing: no rows (nothing inserted) when a Datastream or FeatureOfInterest is missing or
     no feature to derive exists yet, an asyncpg error when the database refuses a row (a DataError,
-    a link deleted meanwhile); the caller then takes the way that checks each link and says which."""
+    a link deleted meanwhile); the caller then takes the way that checks each link and says which.
+    With a `notice`, the statement also sends the new ids (then `notified`); a full notification
+    queue fails it with asyncpg.ProgramLimitExceededError."""
     columns = _columns(rows)
     features = columns[_FEATURE_COLUMN]
     columns[_FEATURE_COLUMN] = [None if d else f for f, d in zip(features, derive, strict=True)]
-    records = await conn.fetch(INSERT_DERIVING_SQL, *columns)
+    announce = (
+        (None,) * 6
+        if notice is None
+        else (notice.channel, notice.head, notice.before, notice.after, notice.tail, notice.per_notification)
+    )
+    records = await conn.fetch(INSERT_DERIVING_SQL, *columns, *announce)
     if not records:
         return []
+    notified = notice is not None
     return [
         StoredObservation(
             r["id"],
             replace(row, feature_of_interest_id=r["feature_of_interest_id"]) if d else row,
             r["latest"],
+            notified,
         )
         for r, row, d in zip(records, rows, derive, strict=True)
     ]

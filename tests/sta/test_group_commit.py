@@ -7,8 +7,10 @@ to be derived, the batch takes the checked way, which answers each request on it
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import pytest
 from helpers import (
     T0,
@@ -26,6 +28,11 @@ from helpers import (
     ref,
     thing,
 )
+
+from hub.changes.relay import CHANNEL, PAYLOAD_LIMIT, Relay, decode
+from hub.store.observations import ObservationRow, insert_deriving
+from hub.store.write import Change
+from schemas.model import OBSERVATION
 
 
 @pytest.fixture
@@ -101,3 +108,43 @@ async def test_a_given_feature_is_kept(client: Any, graph: Graph) -> None:
     )
     assert status == 201, created
     assert (await get_ok(client, f"Observations({created['@iot.id']})/FeatureOfInterest"))["@iot.id"] == other
+
+
+# ---- the change relay's notification, sent by the insert itself ----------------------------------
+
+
+def test_an_id_notice_stays_under_the_notify_limit_with_the_longest_ids() -> None:
+    notice = Relay(None, "", lambda changes: None, lambda: None).id_notice(OBSERVATION, "create")
+    longest = notice.before + str(-(2**63)) + notice.after
+    payload = notice.head + ",".join([longest] * notice.per_notification) + notice.tail
+    assert len(payload.encode()) < PAYLOAD_LIMIT
+    assert notice.per_notification > 100
+
+
+async def test_the_insert_sends_the_relays_notifications_and_the_relay_does_not(
+    client: Any, graph: Graph, clean_db: str
+) -> None:
+    relay = Relay(None, clean_db, lambda changes: None, lambda: None)  # no pool: send must not need it
+    notice = relay.id_notice(OBSERVATION, "create")
+    payloads: asyncio.Queue[str] = asyncio.Queue()
+    listener = await asyncpg.connect(clean_db)
+    writer = await asyncpg.connect(clean_db)
+    try:
+        await listener.add_listener(CHANNEL, lambda *args: payloads.put_nowait(args[-1]))
+        when = datetime(2021, 5, 15, 11, tzinfo=UTC)
+        rows = [ObservationRow(when, when, n, 0, datastream_id=graph.datastream) for n in range(400)]
+        stored = await insert_deriving(writer, rows, [True] * len(rows), notice)
+        assert [s.row.result for s in stored] == list(range(400))
+        assert all(s.notified and s.row.feature_of_interest_id == graph.feature_of_interest for s in stored)
+        heard: list[int] = []
+        while len(heard) < len(stored):
+            origin, changes = decode(await asyncio.wait_for(payloads.get(), 30))
+            assert origin == relay.origin
+            assert {(c.entity_type, c.operation) for c in changes} == {(OBSERVATION, "create")}
+            heard.extend(c.entity_id for c in changes)
+        assert heard == [s.id for s in stored]
+        await relay.send([Change(OBSERVATION, s.id, "create", s) for s in stored])
+        assert relay.sent == relay.failed == 0
+    finally:
+        await listener.close()
+        await writer.close()
