@@ -62,24 +62,29 @@ def build_app(settings: Settings) -> web.Application:
 
     async def database(app: web.Application) -> AsyncIterator[None]:
         assert settings.database_url is not None
-        pool = await create_pool(
-            settings.database_url, settings.db_pool_min, settings.db_pool_max, settings.statement_timeout_ms
-        )
         # The group commit's writers get connections of their own, planning their few statements
         # once (generic plans: the requests' pool plans each execution, and planning the insert
-        # cost PostgreSQL more than running it).
-        writer_pool = await create_pool(
-            settings.database_url,
-            WRITERS,
-            WRITERS,
-            settings.statement_timeout_ms,
-            plan_cache_mode="force_generic_plan",
+        # cost PostgreSQL more than running it). They come out of db_pool_max.
+        most = max(settings.db_pool_max - WRITERS, 1)
+        pool = await create_pool(
+            settings.database_url, min(settings.db_pool_min, most), most, settings.statement_timeout_ms
         )
+        try:
+            writer_pool = await create_pool(
+                settings.database_url,
+                WRITERS,
+                WRITERS,
+                settings.statement_timeout_ms,
+                plan_cache_mode="force_generic_plan",
+            )
+        except BaseException:
+            await pool.close()
+            raise
         group_commit = GroupCommit(writer_pool, writers=WRITERS)
         group_commit.start()
-        app[STATE] = AppState(settings, pool, await detect_dialect(pool), group_commit)
-        metrics.watch_pool(pool)
         try:
+            app[STATE] = AppState(settings, pool, await detect_dialect(pool), group_commit)
+            metrics.watch_pool(pool, writer_pool)
             yield
         finally:
             await group_commit.close()
