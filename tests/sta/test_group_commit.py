@@ -148,3 +148,29 @@ async def test_the_insert_sends_the_relays_notifications_and_the_relay_does_not(
     finally:
         await listener.close()
         await writer.close()
+
+
+async def test_posting_to_observations_with_a_datastream_link_is_the_same_observation(
+    client: Any, graph: Graph
+) -> None:
+    linked = observation(4.5, "2021-05-15T11:00:00Z", Datastream=ref(1))
+    status, by_link, _ = await post(client, "Observations", linked)
+    assert status == 201, by_link
+    status, by_path, _ = await post(
+        client, "Datastreams(1)/Observations", observation(4.5, "2021-05-15T11:00:00Z")
+    )
+    assert status == 201, by_path
+    assert {k: v for k, v in by_link.items() if "@iot" not in k} == {
+        k: v for k, v in by_path.items() if "@iot" not in k
+    }
+    for created in (by_link, by_path):
+        expanded = (
+            f"Observations({created['@iot.id']})?$expand=Datastream($select=id),FeatureOfInterest($select=id)"
+        )
+        stored = await get_ok(client, expanded)
+        assert (stored["Datastream"]["@iot.id"], stored["FeatureOfInterest"]["@iot.id"]) == (1, 1)
+    bad_time = observation(4.5, "not a time", Datastream=ref(1))
+    status, refused, _ = await post(client, "Observations", bad_time)
+    assert_error(status, refused, 400, "phenomenonTime")
+    status, refused, _ = await post(client, "Observations", observation(4.5, Datastream={"@iot.id": -1}))
+    assert_error(status, refused, 400, "@iot.id")
