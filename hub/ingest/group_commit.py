@@ -52,6 +52,7 @@ from hub.store.observations import (
 log = logging.getLogger("twinhub.store")
 
 WRITERS = 1  # writer tasks, each with at most one connection at a time
+MAX_GUESSES = 10_000  # Datastreams whose derived feature the writer remembers as a guess
 
 
 @dataclass
@@ -72,6 +73,9 @@ class GroupCommit:
         self._writers = writers
         # Set while the change relay runs: the insert statement also tells the other hub processes.
         self.notice: IdNotice | None = None
+        # Datastream -> the feature its last Observation without one got: rows are built with it
+        # (a dataclass replace costs more than the rest of a row), the insert says the truth.
+        self._features: dict[int, int] = {}
 
     def start(self) -> None:
         """Start the writer tasks (owned here, cancelled by close)."""
@@ -108,7 +112,7 @@ class GroupCommit:
     async def _write(self, batch: list[_Pending]) -> None:
         try:
             async with self._pool.acquire() as conn:
-                if (done := await _at_once(conn, batch, self.notice)) is not None:
+                if (done := await _at_once(conn, batch, self.notice, self._features)) is not None:
                     for pending, observation in zip(batch, done, strict=True):
                         _settle(pending, observation)
                     return
@@ -138,23 +142,34 @@ class GroupCommit:
 
 
 async def _at_once(
-    conn: asyncpg.Connection, batch: list[_Pending], notice: IdNotice | None
+    conn: asyncpg.Connection, batch: list[_Pending], notice: IdNotice | None, features: dict[int, int]
 ) -> list[StoredObservation] | None:
     """The batch in one statement, links and notification and all; None when it needs the checked
-    way (which leaves the notification to the change feed's relay)."""
-    if any(p.observation.datastream_id is None for p in batch):
-        return None
-    rows = [
-        observation_row(p.observation, p.received_at, p.observation.feature_of_interest_id or 0)
-        for p in batch
-    ]
-    derive = [p.observation.feature_of_interest_id is None for p in batch]
+    way (which leaves the notification to the change feed's relay). `features` are the guesses of
+    the derived features, updated from what the insert answers."""
+    rows, derive = [], []
+    for pending in batch:
+        p = pending.observation
+        if p.datastream_id is None:
+            return None
+        given = p.feature_of_interest_id
+        derive.append(given is None)
+        feature = features.get(p.datastream_id, 0) if given is None else given
+        rows.append(observation_row(p, pending.received_at, feature))
     try:
-        return await insert_deriving(conn, rows, derive, notice) or None  # none: a link is missing
+        stored = await insert_deriving(conn, rows, derive, notice)
     except (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError):
         return None  # the checked way says which Observation, and why
     except asyncpg.ProgramLimitExceededError:
         return None  # the notification queue is full: the relay counts and logs its own failure
+    if not stored:
+        return None  # a link is missing
+    if len(features) > MAX_GUESSES:
+        features.clear()
+    for observation, derived in zip(stored, derive, strict=True):
+        if derived and observation.row.datastream_id is not None:
+            features[observation.row.datastream_id] = observation.row.feature_of_interest_id
+    return stored
 
 
 def _as_sta_error(error: IngestError) -> StaError:

@@ -228,7 +228,8 @@ async def insert_deriving(
 ) -> list[StoredObservation]:
     """insert_stored for Observations on Datastreams in one statement with their links: a row whose
     `derive` is true gets the FeatureOfInterest of its Datastream's Thing's Location (its own
-    feature_of_interest_id is ignored), and comes back with it.
+    feature_of_interest_id is only a guess, not sent), and comes back with it (the same row when
+    the guess was right).
 
     All or nothing: no rows (nothing inserted) when a Datastream or FeatureOfInterest is missing or
     no feature to derive exists yet, an asyncpg error when the database refuses a row (a DataError,
@@ -250,7 +251,9 @@ async def insert_deriving(
     return [
         StoredObservation(
             r["id"],
-            replace(row, feature_of_interest_id=r["feature_of_interest_id"]) if d else row,
+            replace(row, feature_of_interest_id=feature)
+            if d and (feature := r["feature_of_interest_id"]) != row.feature_of_interest_id
+            else row,
             r["latest"],
             notified,
         )

@@ -145,6 +145,11 @@ async def test_the_insert_sends_the_relays_notifications_and_the_relay_does_not(
         assert heard == [s.id for s in stored]
         await relay.send([Change(OBSERVATION, s.id, "create", s) for s in stored])
         assert relay.sent == relay.failed == 0
+        # A derived feature is only guessed by the caller: a wrong guess (0 above) is corrected, a
+        # right one keeps the row as it was given.
+        guessed = [ObservationRow(when, when, 1, graph.feature_of_interest, datastream_id=graph.datastream)]
+        again = await insert_deriving(writer, guessed, [True])
+        assert again[0].row is guessed[0]
     finally:
         await listener.close()
         await writer.close()
