@@ -25,11 +25,12 @@ from hub.http.observe import add_metrics, observe_middleware
 from hub.http.reads import name_the_server, replica_context
 from hub.http.routes import add_routes
 from hub.http.security import GUARD, Guard, security_middleware
-from hub.ingest.group_commit import GroupCommit
+from hub.ingest.group_commit import WRITERS, GroupCommit
 from hub.lifecycle import maintenance_context
 from hub.metrics import HubMetrics
 from hub.mqtt.service import IngestService, running_ingest
 from hub.store.pool import create_pool, detect_dialect
+from schemas.model import OBSERVATION
 
 log = logging.getLogger("twinhub")
 
@@ -61,17 +62,33 @@ def build_app(settings: Settings) -> web.Application:
 
     async def database(app: web.Application) -> AsyncIterator[None]:
         assert settings.database_url is not None
+        # The group commit's writers get connections of their own, planning their few statements
+        # once (generic plans: the requests' pool plans each execution, and planning the insert
+        # cost PostgreSQL more than running it). They come out of db_pool_max.
+        most = max(settings.db_pool_max - WRITERS, 1)
         pool = await create_pool(
-            settings.database_url, settings.db_pool_min, settings.db_pool_max, settings.statement_timeout_ms
+            settings.database_url, min(settings.db_pool_min, most), most, settings.statement_timeout_ms
         )
-        group_commit = GroupCommit(pool)
-        group_commit.start()
-        app[STATE] = AppState(settings, pool, await detect_dialect(pool), group_commit)
-        metrics.watch_pool(pool)
         try:
+            writer_pool = await create_pool(
+                settings.database_url,
+                WRITERS,
+                WRITERS,
+                settings.statement_timeout_ms,
+                plan_cache_mode="force_generic_plan",
+            )
+        except BaseException:
+            await pool.close()
+            raise
+        group_commit = GroupCommit(writer_pool, writers=WRITERS)
+        group_commit.start()
+        try:
+            app[STATE] = AppState(settings, pool, await detect_dialect(pool), group_commit)
+            metrics.watch_pool(pool, writer_pool)
             yield
         finally:
             await group_commit.close()
+            await writer_pool.close()
             await pool.close()
 
     app.cleanup_ctx.append(database)
@@ -102,9 +119,13 @@ async def changes_context(app: web.Application) -> AsyncIterator[None]:
         app[FEED] = feed
         app[LIVE] = fanout
         state.change_listeners.append(feed.on_commit)
+        if feed.relay is not None and state.group_commit is not None:
+            state.group_commit.notice = feed.relay.id_notice(OBSERVATION, "create")
         try:
             yield
         finally:
+            if state.group_commit is not None:
+                state.group_commit.notice = None
             state.change_listeners.remove(feed.on_commit)
             fanout.close()
             feed.sinks.remove(fanout)

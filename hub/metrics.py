@@ -106,9 +106,10 @@ class HubMetrics:
         self.batch_rows.observe(rows)
         self.batch_seconds.observe(seconds)
 
-    def watch_pool(self, pool: asyncpg.Pool) -> None:
-        """Report this database pool's size and use."""
-        self.state.pool = pool
+    def watch_pool(self, *pools: asyncpg.Pool) -> None:
+        """Report the size and use of this process's database pools, as one (the requests' pool and
+        the group commit's writers share db_pool_max)."""
+        self.state.pools = pools
 
     def watch_replicas(self, replicas: ReplicaSet) -> None:
         """Report the read standbys' state, lag and reads."""
@@ -129,7 +130,7 @@ class StateCollector(Collector):
 
     def __init__(self, role: str, client_id: str) -> None:
         self.role, self.client_id = role, client_id
-        self.pool: asyncpg.Pool | None = None
+        self.pools: tuple[asyncpg.Pool, ...] = ()
         self.ingest: IngestStats | None = None
         self.replicas: ReplicaSet | None = None
 
@@ -141,8 +142,8 @@ class StateCollector(Collector):
         )
         info.add_metric([_version(), self.role, self.client_id], 1)
         yield info
-        if self.pool is not None:
-            yield from _pool_metrics(self.pool)
+        if self.pools:
+            yield from _pool_metrics(self.pools)
         if self.ingest is not None:
             yield from _ingest_metrics(self.ingest, time.monotonic())
         if self.replicas is not None:
@@ -157,11 +158,13 @@ def _counter(name: str, text: str, value: float) -> CounterMetricFamily:
     return CounterMetricFamily(name, text, value=value)
 
 
-def _pool_metrics(pool: asyncpg.Pool) -> Iterable[Metric]:
-    size = pool.get_size()
+def _pool_metrics(pools: tuple[asyncpg.Pool, ...]) -> Iterable[Metric]:
+    size = sum(pool.get_size() for pool in pools)
+    idle = sum(pool.get_idle_size() for pool in pools)
+    most = sum(pool.get_max_size() for pool in pools)
     yield _gauge("twinhub_db_pool_size", "Open connections of the database pool.", size)
-    yield _gauge("twinhub_db_pool_in_use", "Pool connections lent out now.", size - pool.get_idle_size())
-    yield _gauge("twinhub_db_pool_max", "Most connections the pool opens (db_pool_max).", pool.get_max_size())
+    yield _gauge("twinhub_db_pool_in_use", "Pool connections lent out now.", size - idle)
+    yield _gauge("twinhub_db_pool_max", "Most connections the pool opens (db_pool_max).", most)
 
 
 def _replica_metrics(replicas: ReplicaSet) -> Iterable[Metric]:

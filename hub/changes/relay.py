@@ -23,8 +23,9 @@ from typing import Any
 import asyncpg
 import orjson
 
+from hub.store.observations import IdNotice
 from hub.store.write import Change
-from schemas.model import ENTITY_TYPES
+from schemas.model import ENTITY_TYPES, EntityType
 
 log = logging.getLogger("twinhub.changes.relay")
 
@@ -35,9 +36,13 @@ RETRY_FIRST, RETRY_MAX = 0.5, 10.0  # seconds between attempts to listen again
 ALIVE_CHECK = 30.0  # seconds between probes of the listening connection
 
 
+def _head(origin: str) -> str:
+    return f'{{"o":{orjson.dumps(origin).decode()},"c":['
+
+
 def encode(changes: Sequence[Change], origin: str) -> list[str]:
     """The NOTIFY payloads of `changes`: ids only, each payload under PAYLOAD_LIMIT bytes."""
-    head = f'{{"o":{orjson.dumps(origin).decode()},"c":['
+    head = _head(origin)
     payloads: list[str] = []
     entries: list[str] = []
     size = len(head) + 2
@@ -93,8 +98,20 @@ class Relay:
         self._log_interval = log_interval
         self._last_log = float("-inf")
 
+    def id_notice(self, entity_type: EntityType, operation: str) -> IdNotice:
+        """The NOTIFY an insert statement sends itself with the ids it makes (the payloads `encode`
+        writes): one round trip fewer, and sent exactly when they commit. send() skips those."""
+        before = orjson.dumps([entity_type.name, operation]).decode()[:-1] + ","
+        longest = len(before) + len(str(-(2**63))) + len("],")
+        head = _head(self.origin)
+        return IdNotice(CHANNEL, head, before, "]", "]}", (PAYLOAD_LIMIT - len(head) - 2) // longest)
+
     async def send(self, changes: Sequence[Change]) -> None:
-        """NOTIFY the ids of committed `changes`; failures are counted and logged, never raised."""
+        """NOTIFY the ids of committed `changes`; failures are counted and logged, never raised.
+        Changes whose insert sent their notification already (StoredObservation.notified) are left
+        out."""
+        if any(change.stored is not None and change.stored.notified for change in changes):
+            changes = [c for c in changes if c.stored is None or not c.stored.notified]
         for payload in encode(changes, self.origin):
             try:
                 await self._pool.execute("SELECT pg_notify($1, $2)", CHANNEL, payload)

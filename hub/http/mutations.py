@@ -81,7 +81,8 @@ async def _post_observation(
 ) -> StaResponse:
     """The hot path: validate, resolve links, then share a transaction with concurrent POSTs."""
     assert state.group_commit is not None
-    observation = pending_observation(body, parent)  # no database work before the shared batch
+    # no database work before the shared batch
+    observation = pending_observation(*_by_stream(body, parent))
     try:
         stored = await state.group_commit.insert(observation, time.time())
     except BadLinkError:
@@ -95,6 +96,30 @@ async def _post_observation(
 
 
 _COLUMNS = observation_columns()
+_STREAM_LINKED = frozenset({"Datastream", "result", "phenomenonTime"})
+
+
+def _by_stream(body: object, parent: tuple[str, int] | None) -> tuple[object, tuple[str, int] | None]:
+    """`POST Observations` of {"Datastream": {"@iot.id": n}, "result": .., "phenomenonTime": ..}
+    is the Observation `POST Datastreams(n)/Observations` of the rest makes, which
+    pending_observation builds without the full create model (~25 µs less a request). Any other
+    body goes as it came; so do a missing Datastream's errors (400, not the path's 404)."""
+    if (
+        parent is not None
+        or type(body) is not dict
+        or "result" not in body
+        or not _STREAM_LINKED.issuperset(body)
+    ):
+        return body, parent
+    link = body.get("Datastream")
+    if (
+        type(link) is not dict
+        or len(link) != 1
+        or type(stream := link.get("@iot.id")) is not int
+        or stream < 0
+    ):
+        return body, parent
+    return {k: v for k, v in body.items() if k != "Datastream"}, ("Datastreams", stream)
 
 
 async def _exists(state: AppState, segment: Segment) -> bool:

@@ -214,24 +214,7 @@ class Links:
             feature = derived
         elif feature not in self.features:
             raise IngestError(UNKNOWN_FEATURE, f"Observation.FeatureOfInterest: {feature} does not exist")
-        if p.phenomenon_time is None:  # the time it arrived (only then: ~8 % of ingest samples)
-            start = end = datetime.fromtimestamp(received_at, UTC)
-        else:
-            start, end = p.phenomenon_time
-        valid = p.valid_time or (None, None)
-        return ObservationRow(
-            phenomenon_time_start=start,
-            phenomenon_time_end=end,
-            result=p.result,
-            feature_of_interest_id=feature,
-            datastream_id=p.datastream_id,
-            multi_datastream_id=p.multi_datastream_id,
-            result_time=p.result_time,
-            result_quality=p.result_quality,
-            valid_time_start=valid[0],
-            valid_time_end=valid[1],
-            parameters=p.parameters,
-        )
+        return observation_row(p, received_at, feature)
 
     def _stream(self, p: PendingObservation) -> tuple[str, int]:
         if p.datastream_id is not None:
@@ -249,6 +232,28 @@ class Links:
             reason = f"Observation.result: a MultiDatastream Observation needs an array of {arity} results"
             raise IngestError(INVALID, reason)
         return "multi_datastreams", p.multi_datastream_id
+
+
+def observation_row(p: PendingObservation, received_at: float, feature: int) -> ObservationRow:
+    """The row of one Observation whose links are settled (`feature` its FeatureOfInterest)."""
+    if p.phenomenon_time is None:  # the time it arrived (only then: ~8 % of ingest samples)
+        start = end = datetime.fromtimestamp(received_at, UTC)
+    else:
+        start, end = p.phenomenon_time
+    valid = p.valid_time or (None, None)
+    return ObservationRow(
+        phenomenon_time_start=start,
+        phenomenon_time_end=end,
+        result=p.result,
+        feature_of_interest_id=feature,
+        datastream_id=p.datastream_id,
+        multi_datastream_id=p.multi_datastream_id,
+        result_time=p.result_time,
+        result_quality=p.result_quality,
+        valid_time_start=valid[0],
+        valid_time_end=valid[1],
+        parameters=p.parameters,
+    )
 
 
 # A Datastream whose properties carry {"twinhub:deduplicate": true} stores an Observation arriving

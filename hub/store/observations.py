@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -47,6 +47,22 @@ class StoredObservation:
     id: int
     row: ObservationRow
     latest: bool
+    # Its insert statement also sent its id to the other hub processes (IdNotice): nobody else must.
+    notified: bool = False
+
+
+@dataclass(frozen=True)
+class IdNotice:
+    """A NOTIFY an insert statement sends with the ids it made, in the caller's format: per
+    notification ``head + before + id + after + "," + ... + tail`` on `channel`, with at most
+    `per_notification` ids. Sent by PostgreSQL when (and only when) the statement commits."""
+
+    channel: str
+    head: str
+    before: str
+    after: str
+    tail: str
+    per_notification: int
 
 
 # (column, SQL type) of what an insert writes, in statement order (hub/store/observation_columns.py
@@ -70,6 +86,8 @@ def observation_columns() -> tuple[str, ...]:
     """The table columns an ObservationRow fills (all of them but id and result_number)."""
     return tuple(name for name, _ in COLUMN_TYPES)
 
+
+_FEATURE = "feature_of_interest_id"
 
 # (stream table, observation column) for both kinds of stream.
 STREAMS = (("datastreams", "datastream_id"), ("multi_datastreams", "multi_datastream_id"))
@@ -103,7 +121,18 @@ def extent_update(table: str, column: str) -> str:
     RETURNING d.last_observation_id"""
 
 
-def _insert_sql() -> str:
+# For each stream: the Thing's most recent Location and the feature already made from it.
+_FEATURE_SOURCE_SQL = """
+SELECT d.id AS stream_id, tl.location_id, f.id AS feature_id
+FROM {table} d
+LEFT JOIN LATERAL (
+    SELECT location_id FROM thing_locations WHERE thing_id = d.thing_id ORDER BY location_id DESC LIMIT 1
+) tl ON TRUE
+LEFT JOIN features_of_interest f ON f.location_id = tl.location_id
+WHERE d.id = ANY({ids}::bigint[])"""
+
+
+def _insert_sql(derive_features: bool = False) -> str:
     names = ", ".join(name for name, _ in COLUMN_TYPES)
     # JSON travels as text: asyncpg would read a JSON array inside a jsonb[] as another dimension.
     arrays = ", ".join(
@@ -113,22 +142,66 @@ def _insert_sql() -> str:
     values = ", ".join(
         f"u.{name}::jsonb" if sqltype == "jsonb" else f"u.{name}" for name, sqltype in COLUMN_TYPES
     )
-    updates = ",\n".join(f"u{i} AS ({extent_update(t, c)})" for i, (t, c) in enumerate(STREAMS))
-    # unnest keeps the input order, so ids come back in the order the rows were given.
-    return f"""
-    WITH o AS (
-        INSERT INTO observations ({names})
-        SELECT {values} FROM unnest({arrays}) AS u({names})
-        RETURNING id, phenomenon_time_start, phenomenon_time_end, result_time, result,
-                  datastream_id, multi_datastream_id, result_number
+    kinds = STREAMS[:1] if derive_features else STREAMS  # deriving: Datastreams only
+    updates = ",\n".join(f"u{i} AS ({extent_update(t, c)})" for i, (t, c) in enumerate(kinds))
+    latest = (
+        "id IN ("
+        + " UNION ALL ".join(f"SELECT last_observation_id FROM u{i}" for i in range(len(kinds)))
+        + ")"
+    )
+    if not derive_features:
+        # unnest keeps the input order, so ids come back in the order the rows were given.
+        links, source, notices = "", f"unnest({arrays}) AS u({names})", ""
+        tail = f"SELECT id, {latest} AS latest FROM o"
+    else:
+        # A NULL feature becomes the one derived from the Datastream's Thing's Location. All rows or
+        # none: when a link is missing nothing is inserted, and no id is drawn in vain. The join
+        # loses the input order, which ORDER BY restores: ids are drawn in insert order.
+        streams, features = (f"${1 + observation_columns().index(c)}" for c in ("datastream_id", _FEATURE))
+        links = f"""links AS ({_FEATURE_SOURCE_SQL.format(table="datastreams", ids=streams)}),
+    given AS (SELECT id FROM features_of_interest WHERE id = ANY({features}::bigint[])),
+    r AS (
+        SELECT u.*, coalesce(u.feature_of_interest_id, l.feature_id) AS feature,
+               l.stream_id IS NOT NULL
+               AND (u.feature_of_interest_id IS NULL OR u.feature_of_interest_id IN (SELECT id FROM given))
+               AS linked
+        FROM unnest({arrays}) WITH ORDINALITY AS u({names}, n)
+        LEFT JOIN links l ON l.stream_id = u.datastream_id
     ),
-    {updates}{rollups.insert_ctes("o")}
-    SELECT id, id IN (SELECT last_observation_id FROM u0 UNION ALL SELECT last_observation_id FROM u1)
-           AS latest
-    FROM o"""
+    """
+        source = "r u WHERE NOT EXISTS (SELECT FROM r WHERE NOT r.linked OR r.feature IS NULL) ORDER BY u.n"
+        values = values.replace("u.feature_of_interest_id", "u.feature")
+        # The IdNotice's parameters follow the columns' (all NULL: no NOTIFY).
+        channel, head, before, after, end, per = (f"${len(COLUMN_TYPES) + i}" for i in range(1, 7))
+        notices = f""",
+    notices AS (
+        SELECT pg_notify(
+            {channel}::text,
+            {head}::text || string_agg({before}::text || c.id || {after}::text, ',' ORDER BY c.id)
+            || {end}::text
+        )
+        FROM (SELECT id, (row_number() OVER (ORDER BY id) - 1) / {per}::int AS part FROM o) c
+        WHERE {channel}::text IS NOT NULL
+        GROUP BY c.part
+    )"""
+        tail = (
+            f"SELECT id, {latest} AS latest, feature_of_interest_id,"
+            " (SELECT count(*) FROM notices) AS notices FROM o ORDER BY id"
+        )
+    return f"""
+    WITH {links}o AS (
+        INSERT INTO observations ({names})
+        SELECT {values} FROM {source}
+        RETURNING id, phenomenon_time_start, phenomenon_time_end, result_time, result,
+                  datastream_id, multi_datastream_id, result_number, feature_of_interest_id
+    ),
+    {updates}{rollups.insert_ctes("o")}{notices}
+    {tail}"""
 
 
 INSERT_SQL = _insert_sql()
+# Observations on Datastreams, a NULL FeatureOfInterest derived in the same statement (insert_deriving)
+INSERT_DERIVING_SQL = _insert_sql(derive_features=True)
 
 
 def _json_text(value: Any) -> str | None:
@@ -148,13 +221,62 @@ async def insert_stored(conn: asyncpg.Connection, rows: Sequence[ObservationRow]
     return [StoredObservation(r["id"], row, r["latest"]) for r, row in zip(records, rows, strict=True)]
 
 
-async def _insert(conn: asyncpg.Connection, rows: Sequence[ObservationRow]) -> list[asyncpg.Record]:
-    columns = [
+async def insert_deriving(
+    conn: asyncpg.Connection,
+    rows: Sequence[ObservationRow],
+    derive: Sequence[bool],
+    notice: IdNotice | None = None,
+) -> list[StoredObservation]:
+    """insert_stored for Observations on Datastreams in one statement with their links: a row whose
+    `derive` is true gets the FeatureOfInterest of its Datastream's Thing's Location (its own
+    feature_of_interest_id is only a guess, not sent), and comes back with it (the same row when
+    the guess was right).
+
+    All or nothing: no rows (nothing inserted) when a Datastream or FeatureOfInterest is missing or
+    no feature to derive exists yet, an asyncpg error when the database refuses a row (a DataError,
+    a link deleted meanwhile); the caller then takes the way that checks each link and says which.
+    With a `notice`, the statement also sends the new ids (then `notified`); a full notification
+    queue fails it with asyncpg.ProgramLimitExceededError."""
+    columns = _columns(rows)
+    features = columns[_FEATURE_COLUMN]
+    columns[_FEATURE_COLUMN] = [None if d else f for f, d in zip(features, derive, strict=True)]
+    announce = (
+        (None,) * 6
+        if notice is None
+        else (notice.channel, notice.head, notice.before, notice.after, notice.tail, notice.per_notification)
+    )
+    records = await conn.fetch(INSERT_DERIVING_SQL, *columns, *announce)
+    if not records:
+        return []
+    notified = notice is not None
+    return [
+        StoredObservation(
+            r["id"],
+            replace(row, feature_of_interest_id=feature)
+            if d and (feature := r["feature_of_interest_id"]) != row.feature_of_interest_id
+            else row,
+            r["latest"],
+            notified,
+        )
+        for r, row, d in zip(records, rows, derive, strict=True)
+    ]
+
+
+_FEATURE_COLUMN = observation_columns().index(_FEATURE)
+
+
+def _columns(rows: Sequence[ObservationRow]) -> list[list[Any]]:
+    """The statement's arrays, one per column of COLUMN_TYPES."""
+    return [
         [_json_text(getattr(row, name)) for row in rows]
         if sqltype == "jsonb"
         else [getattr(row, name) for row in rows]
         for name, sqltype in COLUMN_TYPES
     ]
+
+
+async def _insert(conn: asyncpg.Connection, rows: Sequence[ObservationRow]) -> list[asyncpg.Record]:
+    columns = _columns(rows)
     try:
         records: list[asyncpg.Record] = await conn.fetch(INSERT_SQL, *columns)
     except asyncpg.ForeignKeyViolationError as error:
@@ -321,16 +443,6 @@ async def refresh_extents(conn: asyncpg.Connection, table: str, stream_ids: Sequ
     await conn.execute(_REFRESH_SQL.format(table=table, column=column), list(set(stream_ids)))
 
 
-# For each stream: the Thing's most recent Location and the feature already made from it.
-_FEATURE_SOURCE_SQL = """
-SELECT d.id AS stream_id, tl.location_id, f.id AS feature_id
-FROM {table} d
-LEFT JOIN LATERAL (
-    SELECT location_id FROM thing_locations WHERE thing_id = d.thing_id ORDER BY location_id DESC LIMIT 1
-) tl ON TRUE
-LEFT JOIN features_of_interest f ON f.location_id = tl.location_id
-WHERE d.id = ANY($1::bigint[])"""
-
 _FEATURE_FROM_LOCATION_SQL = """
 WITH made AS (
     INSERT INTO features_of_interest (name, description, encoding_type, feature, location_id)
@@ -353,7 +465,7 @@ async def features_for_streams(
 ) -> dict[int, int]:
     """FeatureOfInterest per stream, generated from its Thing's Location and reused (§8.2.8)."""
     wanted = sorted(set(stream_ids))
-    records = await conn.fetch(_FEATURE_SOURCE_SQL.format(table=table), wanted)
+    records = await conn.fetch(_FEATURE_SOURCE_SQL.format(table=table, ids="$1"), wanted)
     found = {r["stream_id"]: r for r in records}
     kind = "Datastream" if table == "datastreams" else "MultiDatastream"
     features: dict[int, int] = {}

@@ -41,8 +41,12 @@ async def create_pool(
     max_size: int = 16,
     statement_timeout_ms: int = 0,
     connect_timeout: float = 60.0,
+    plan_cache_mode: str = "force_custom_plan",
 ) -> asyncpg.Pool:
-    """Open the pool every request and the ingest share (or, with min_size 0, a standby's)."""
+    """Open the pool every request and the ingest share (or, with min_size 0, a standby's).
+
+    `plan_cache_mode` "auto" or "force_generic_plan" suits a pool of a few fixed statements whose
+    plans do not depend on their parameters' values (the group commit's insert)."""
     pool: asyncpg.Pool = await asyncpg.create_pool(
         dsn,
         min_size=min_size,
@@ -55,7 +59,7 @@ async def create_pool(
             # plan that cannot see the time window's size and sorts the whole window instead of
             # walking the index (66 ms against 3.4 ms on a 30-day Grafana range, bench/results).
             # Planning each execution costs ~0.2 ms.
-            "plan_cache_mode": "force_custom_plan",
+            "plan_cache_mode": plan_cache_mode,
         },
         init=init_connection,
         # The default reset query costs a round trip per release (LIMITS.md);
