@@ -119,13 +119,18 @@ async def changes_context(app: web.Application) -> AsyncIterator[None]:
         app[FEED] = feed
         app[LIVE] = fanout
         state.change_listeners.append(feed.on_commit)
-        if feed.relay is not None and state.group_commit is not None:
-            state.group_commit.notice = feed.relay.id_notice(OBSERVATION, "create")
+        state.write_gates.append(feed.room)
+        if state.group_commit is not None:
+            state.group_commit.room = feed.room
+            if feed.relay is not None:
+                state.group_commit.notice = feed.relay.id_notice(OBSERVATION, "create")
         try:
             yield
         finally:
             if state.group_commit is not None:
                 state.group_commit.notice = None
+                state.group_commit.room = None
+            state.write_gates.remove(feed.room)
             state.change_listeners.remove(feed.on_commit)
             fanout.close()
             feed.sinks.remove(fanout)

@@ -129,6 +129,9 @@ class LiveFanout:
         self._blind_at = self._sequence  # the feed stops loading for us: nothing is recorded
         return False
 
+    async def drained(self) -> None:
+        """Never waits: each stream's queue is bounded, and a slow stream is told of its gap."""
+
     def deliver(self, notices: Sequence[Notice]) -> None:
         """Each publication of each Notice to the streams that want its topic (rendered once)."""
         self._forget_departed()

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -28,6 +28,13 @@ class AppState:
     group_commit: GroupCommit | None = None  # shared transactions for concurrent Observation POSTs
     # Called after each commit with its changes (the change feed subscribes here); never before.
     change_listeners: list[ChangeListener] = field(default_factory=list)
+    # Awaited before a bulk write (room()): the change feed's backpressure (hub/app.py).
+    write_gates: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def room(self) -> None:
+        """Wait while a write gate holds writes back (the notifications lag far behind the commits)."""
+        for gate in self.write_gates:
+            await gate()
 
     def committed(self, changes: Sequence[Change]) -> None:
         """Tell every listener about the changes of a transaction that has committed."""

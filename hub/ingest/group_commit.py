@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import asyncpg
@@ -76,6 +77,9 @@ class GroupCommit:
         # Datastream -> the feature its last Observation without one got: rows are built with it
         # (a dataclass replace costs more than the rest of a row), the insert says the truth.
         self._features: dict[int, int] = {}
+        # Awaited before each batch: the change feed's room() (hub/app.py), backpressure from the
+        # notifications to the writes.
+        self.room: Callable[[], Awaitable[None]] | None = None
 
     def start(self) -> None:
         """Start the writer tasks (owned here, cancelled by close)."""
@@ -101,6 +105,8 @@ class GroupCommit:
     async def _run(self) -> None:
         while True:
             batch = [await self._queue.get()]
+            if self.room is not None:  # while the change feed is far behind, requests wait here
+                await self.room()
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:

@@ -17,7 +17,7 @@ import functools
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -139,6 +139,9 @@ class BatchWriter:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._log = RateLimitedLog()
+        # Awaited before each batch: the change feed's room() (hub/mqtt/service.py) holds the
+        # writes back while notifications lag far behind; messages meanwhile wait unacknowledged.
+        self.room: Callable[[], Awaitable[None]] | None = None
 
     def start(self) -> None:
         """Start the owned writer task."""
@@ -201,6 +204,8 @@ class BatchWriter:
             self._wake.clear()
             if self._open:
                 await self._until_closed()
+                if self.room is not None and not self._stopping:
+                    await self.room()
                 batch = self._take()
                 if batch:
                     await self._write(batch)

@@ -66,6 +66,12 @@ UNSUPPORTED_PROTOCOL = (0x01, 0x84)
 # the bursts dropped 44,000 of them while the broker kept up on average. 100,000 (~30 MB at most)
 # dropped none in the same run.
 OUTGOING_QUEUE_MAX = 100_000
+# Past BACKLOG_HIGH publications waiting, `drained()` (the change feed, after each batch it hands
+# over) waits until BACKLOG_LOW are left, at most DRAIN_WAIT seconds: the backlog then stays in the
+# feed, whose writers wait in turn (ChangeFeed.room), instead of overflowing the queue above.
+BACKLOG_HIGH = OUTGOING_QUEUE_MAX // 2
+BACKLOG_LOW = OUTGOING_QUEUE_MAX // 4
+DRAIN_WAIT = 10.0
 # Bytes the socket may buffer before publications wait in the bounded queue instead: kept small,
 # because acknowledgements are written behind whatever is buffered, and a backlog of QoS 0
 # notifications there delayed them by seconds (the broker then stops delivering).
@@ -343,6 +349,7 @@ class MqttClient:
         # and how many publications they hold (with _pending, bounded by OUTGOING_QUEUE_MAX).
         self._held: deque[tuple[Sequence[tuple[str, bytes, bool]], bytes]] = deque()
         self._held_count = 0
+        self._drain_waiter: asyncio.Future[None] | None = None  # set once the backlog is low (drained)
         # The broker's limits from CONNACK (MQTT 5 §3.2.2.3).
         self._send_quota = 65535
         self._max_qos = 2
@@ -546,6 +553,7 @@ class MqttClient:
         self._link = None
         self._out.clear()
         self.connected = self.subscribed = False
+        self._wake_drained()
 
     def _abort(self) -> None:
         if self._link is not None:
@@ -565,6 +573,7 @@ class MqttClient:
 
     def _on_lost(self, exc: Exception | None) -> None:
         self.connected = self.subscribed = False
+        self._wake_drained()  # nobody waits for a broker that is away: the queue's cap holds
         if exc is not None and not self._closing:
             log.warning("mqtt: connection lost: %s", exc)
         if self._unsubscribed is not None and not self._unsubscribed.done():
@@ -894,6 +903,28 @@ class MqttClient:
             items, props = held.popleft()
             self._held_count -= len(items)
             self._write_qos0(items, props)
+        self._wake_drained()
+
+    @property
+    def backlog(self) -> int:
+        """Publications waiting for the socket or the broker's window."""
+        return len(self._pending) + self._held_count
+
+    async def drained(self) -> None:
+        """Return once at most BACKLOG_LOW publications wait, if more than BACKLOG_HIGH do now;
+        at once while the broker is away, and after DRAIN_WAIT seconds at most."""
+        if not self.connected or self.backlog <= BACKLOG_HIGH:
+            return
+        waiter = self._drain_waiter
+        if waiter is None or waiter.done():
+            waiter = self._drain_waiter = asyncio.get_running_loop().create_future()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(waiter), DRAIN_WAIT)
+
+    def _wake_drained(self) -> None:
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done() and (not self.connected or self.backlog <= BACKLOG_LOW):
+            waiter.set_result(None)
 
     def _forget_session(self) -> None:
         """Session present 0: the broker has no session state, so neither may we (MQTT-3.2.2-5).

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import orjson
@@ -70,11 +70,13 @@ class Notifier:
         selects: Sequence[str] = (),
         log_interval: float = 60.0,
         publish_many: PublishMany | None = None,
+        drained: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         if qos not in (0, 1, 2):
             raise ValueError(f"qos must be 0, 1 or 2, got {qos!r}")
         self._publish = publish
         self._publish_many = publish_many  # when given, each batch of Notices goes out in one call
+        self._drained = drained  # when given, waits (bounded) while the broker client's backlog is high
         self._base_url = base_url.rstrip("/")
         self._qos = qos
         self._prefixes = tuple(p.strip("/") for p in version_prefixes)
@@ -91,6 +93,11 @@ class Notifier:
 
     def active(self) -> bool:
         return True  # retained messages and subscribers we cannot see: always publish
+
+    async def drained(self) -> None:
+        """Return when the broker client can take more notifications (MqttClient.drained)."""
+        if self._drained is not None:
+            await self._drained()
 
     def deliver(self, notices: Sequence[Notice]) -> None:
         """Publish every publication of every Notice under each prefix: per Notice its topics with

@@ -161,8 +161,10 @@ async def _ingest_into(
         version_prefixes=version_prefixes(settings.mqtt_publish_v10),
         selects=settings.mqtt_select_topics,
         publish_many=service.client.publish_notifications,
+        drained=service.client.drained,
     )
     feed.sinks.append(notifier)
+    service.writer.room = feed.room  # batches wait while the feed is far behind (backpressure)
     service.stats.notifications_dropped = lambda: feed.dropped + service.client.dropped
     service.start()
     try:

@@ -25,6 +25,7 @@ from mqtt_helpers import (
 from scripted_broker import running_client
 
 from hub.config import Settings
+from hub.mqtt import client as client_module
 from hub.mqtt import wire
 from hub.mqtt.client import NOTIFICATION_MARK, WRITE_BUFFER_HIGH, MqttClient, _WebSocketLink
 from hub.mqtt.service import IngestService, running_ingest
@@ -273,3 +274,31 @@ def test_notifications_are_marked_only_in_a_share_group(tmp_path: Path) -> None:
         client.publish_notifications([("v1.1/Datastreams(1)/Observations", b"{}", False)], 0)
         _, flags, body = wire.Decoder().feed(b"".join(client._out))[0]
         assert wire.read_publish_marked(flags, body, wire.MQTT5, NOTIFICATION_MARK)[3] is marked
+
+
+async def test_drained_waits_while_the_notification_backlog_is_high(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The change feed waits here after each batch: past BACKLOG_HIGH waiting publications until
+    BACKLOG_LOW are left, so the backlog stays in the feed instead of overflowing the queue; a
+    broker that goes away releases the waiter (the queue's cap bounds the backlog then)."""
+    monkeypatch.setattr(client_module, "BACKLOG_HIGH", 10)
+    monkeypatch.setattr(client_module, "BACKLOG_LOW", 4)
+    client = _unconnected_client("mqtt://127.0.0.1:1", tmp_path)
+    items = [(f"v1.1/Things({i})", b"{}", False) for i in range(12)]
+    await asyncio.wait_for(client.drained(), 1)  # nothing waits: at once
+    for release in ("socket drains", "broker away"):
+        client._write_paused = True  # the socket is past its mark: publications wait
+        client.publish_notifications(items, 0)
+        assert client.backlog == 12
+        waiter = asyncio.create_task(client.drained())
+        await asyncio.sleep(0.02)
+        assert not waiter.done()
+        if release == "socket drains":
+            client._write_paused = False
+            client._pump()
+        else:
+            client._on_lost(None)
+        await asyncio.wait_for(waiter, 1)
+    assert client.dropped == 0
+    assert len(wire.Decoder().feed(b"".join(client._out))) == 12  # the first round went out

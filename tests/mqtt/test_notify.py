@@ -534,3 +534,58 @@ async def test_delete_publishes_nothing(hub: Hub) -> None:
     await hub.received.wait(hub.topic("Sensors(2)"))  # processed after the delete
     assert len(hub.received.on(hub.topic("Sensors(1)"))) == 1
     assert hub.notifier.failed == 0
+
+
+class _SlowSink:
+    """A sink whose backlog drains only when released."""
+
+    every_process = False
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.delivered = 0
+
+    def active(self) -> bool:
+        return True
+
+    def deliver(self, notices: Any) -> None:
+        self.delivered += 1
+
+    def gap(self) -> None:
+        raise AssertionError("no change may be lost here")
+
+    async def drained(self) -> None:
+        await self.release.wait()
+
+
+async def test_writers_wait_while_the_feed_is_far_behind(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Backpressure: past ROOM_HIGH queued changes room() waits until ROOM_LOW are left; the feed
+    waits for its sinks' drained() after each batch, so nothing is dropped meanwhile."""
+    from hub.changes import feed as feed_module
+
+    async def no_rows(pool: Any, groups: Any) -> tuple[list[Notice], list[Notice]]:
+        return [], []
+
+    monkeypatch.setattr(feed_module, "load_notices", no_rows)
+    monkeypatch.setattr(feed_module, "ROOM_HIGH", 10)
+    monkeypatch.setattr(feed_module, "ROOM_LOW", 2)
+    feed = ChangeFeed(cast(asyncpg.Pool, None), max_batch=5)
+    sink = _SlowSink()
+    feed.sinks.append(sink)
+    await asyncio.wait_for(feed.room(), 1)  # not running: never waits
+    feed.start()
+    try:
+        feed.on_commit([Change(THING, i, "create") for i in range(30)])
+        await asyncio.sleep(0.02)  # the feed took a batch and waits for the sink
+        assert len(feed._queue) == 25  # one batch of 5 taken, 25 wait: more than ROOM_HIGH
+        writer = asyncio.create_task(feed.room())
+        await asyncio.sleep(0.02)
+        assert not writer.done()
+        sink.release.set()
+        await asyncio.wait_for(writer, 5)
+        assert len(feed._queue) <= 2
+        await feed.flush()
+    finally:
+        await feed.close()
+    assert feed.dropped == 0
+    assert sink.delivered == 0  # no rows were loaded: nothing to deliver

@@ -384,3 +384,6 @@ class _Recorder:
 
     def gap(self) -> None:
         raise AssertionError("no change may be lost here")
+
+    async def drained(self) -> None:
+        pass
