@@ -29,11 +29,11 @@ from hub.ingest.dispatch import (
 )
 from hub.ingest.provision import Provisioner
 from hub.ingest.sta import create_inline
+from hub.store.observation_columns import insert_batch
 from hub.store.observations import (
     ObservationRow,
     StoredObservation,
     features_for_streams,
-    insert_batch,
     no_location_reason,
 )
 from hub.store.pool import CACHED_PLANS

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Observations given column by column, inserted with one statement (CreateObservations).
+"""Observations given column by column, inserted with one statement (CreateObservations, and
+the MQTT ingest's batches through insert_batch).
 
 The same statement as insert_observations (hub/store/observations.py): the rows, the Datastream
 extents and latest Observation, and the hourly and daily rollups, set-based in one round trip. It
@@ -10,13 +11,15 @@ built once per set of columns given). Array parameters cost asyncpg a check agai
 collections.abc and an encoding per element; one JSON text costs one orjson call.
 
 COPY is no faster here: the foreign keys of `observations` are checked row by row whichever way
-the rows arrive (about two thirds of the database's time for a 10,000-row batch), and a COPY
-would need a second statement, with the rows sent again, for the extents and rollups.
+the rows arrive (their plans cached, CACHED_PLANS: planned anew they were two thirds of the
+database's time for a 10,000-row batch), and a COPY would need a second statement, with the rows
+sent again, for the extents and rollups.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from collections.abc import Sequence
+from dataclasses import MISSING, dataclass, fields
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -26,7 +29,7 @@ import orjson
 
 from hub.errors import BadLinkError
 from hub.store import rollups
-from hub.store.observations import COLUMN_TYPES, STREAMS, extent_update
+from hub.store.observations import COLUMN_TYPES, STREAMS, ObservationRow, StoredObservation, extent_update
 from hub.store.pool import CACHED_PLANS
 
 _TYPES = dict(COLUMN_TYPES)
@@ -81,9 +84,11 @@ def _insert_sql(given: tuple[tuple[str, bool], ...]) -> str:
     touched = [(table, column) for table, column in STREAMS if column in values]
     updates = "".join(f",\nu{i} AS ({extent_update(t, c)})" for i, (t, c) in enumerate(touched))
     merge = rollups.insert_ctes("o") if "datastream_id" in values else ""
+    latest = " UNION ALL ".join(f"SELECT last_observation_id FROM u{i}" for i in range(len(touched)))
+    latest = latest or "SELECT NULL::bigint AS last_observation_id WHERE false"  # no stream: refused anyway
     # ROWS FROM zips the columns. Ids come from the identity's sequence in the order the rows
     # come (input order), so sorting them gives them back in input order; one array is cheaper
-    # to decode than rows.
+    # to decode than rows. `latest`: the ids that became their stream's latest Observation.
     return f"""
     WITH o AS (
         INSERT INTO observations ({", ".join(names)})
@@ -92,7 +97,8 @@ def _insert_sql(given: tuple[tuple[str, bool], ...]) -> str:
         RETURNING id, phenomenon_time_start, phenomenon_time_end, result_time, result,
                   datastream_id, multi_datastream_id, result_number
     ){updates}{merge}
-    SELECT array_agg(id ORDER BY id) FROM o"""
+    SELECT (SELECT array_agg(id ORDER BY id) FROM o) AS ids,
+           (SELECT array_agg(last_observation_id) FROM ({latest}) l) AS latest"""
 
 
 async def insert_observation_columns(conn: asyncpg.Connection, columns: ObservationColumns) -> list[int]:
@@ -100,14 +106,55 @@ async def insert_observation_columns(conn: asyncpg.Connection, columns: Observat
 
     Runs in the caller's transaction, and lets it cache the plans of the rows' foreign-key checks
     (CACHED_PLANS, hub/store/pool.py)."""
+    await conn.execute(CACHED_PLANS)
+    ids, _ = await _insert(conn, columns)
+    return ids
+
+
+async def insert_batch(conn: asyncpg.Connection, rows: Sequence[ObservationRow]) -> list[StoredObservation]:
+    """insert_stored for a batch of many rows (the MQTT ingest): the same rows, extents and
+    rollups, sent as columns (those no row fills left out, an id every row shares as one value,
+    JSON as one text per column): ~2 µs less of the hub's and ~1 µs less of the database's CPU per
+    Observation than a record per row."""
+    if not rows:
+        return []
+    ids, latest = await _insert(conn, columns_of(rows))
+    return [StoredObservation(obs_id, row, obs_id in latest) for obs_id, row in zip(ids, rows, strict=True)]
+
+
+def columns_of(rows: Sequence[ObservationRow]) -> ObservationColumns:
+    """`rows` as columns, each in its cheapest form: None where no row fills it (or for the end
+    of instants), one value for an id every row shares, else a list."""
+    starts = [row.phenomenon_time_start for row in rows]
+    values: dict[str, Any] = {}
+    for name in _FIELDS:
+        column: list[Any] = (
+            starts if name == "phenomenon_time_start" else [getattr(row, name) for row in rows]
+        )
+        if name in _IDS and column.count(column[0]) == len(column):
+            values[name] = column[0]  # one for all (None: the column is left out)
+        elif name in _REQUIRED or not (
+            column.count(None) == len(column) or (name == "phenomenon_time_end" and column == starts)
+        ):
+            values[name] = column
+    return ObservationColumns(**values)
+
+
+_FIELDS = tuple(f.name for f in fields(ObservationColumns))
+_REQUIRED = frozenset(f.name for f in fields(ObservationColumns) if f.default is MISSING)
+_IDS = frozenset(("datastream_id", "multi_datastream_id", "feature_of_interest_id"))
+
+
+async def _insert(conn: asyncpg.Connection, columns: ObservationColumns) -> tuple[list[int], set[int]]:
+    """(ids in input order, the ids that became their stream's latest)."""
     given = columns.given()
     arrays = [
         orjson.dumps(getattr(columns, name)).decode() if name in _JSON else getattr(columns, name)
         for name, _ in given
     ]
-    await conn.execute(CACHED_PLANS)
     try:
-        ids: list[int] = await conn.fetchval(_insert_sql(given), *arrays)
+        record = await conn.fetchrow(_insert_sql(given), *arrays)
     except asyncpg.ForeignKeyViolationError as error:
         raise BadLinkError(f"an Observation links to a missing entity ({error.detail})") from None
-    return ids
+    assert record is not None
+    return record["ids"] or [], set(record["latest"] or ())

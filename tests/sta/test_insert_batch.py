@@ -8,10 +8,10 @@ from dataclasses import replace
 from typing import Any
 
 import asyncpg
-from helpers import create, datastream, multi_datastream, populate
-from test_observation_columns import RESET, _extent, _rollups, _rows, _stored
+from test_observation_columns import RESET, _extent, _rollups, _rows, _stored, no_observations, two_of_each
 
-from hub.store.observations import ObservationRow, insert_batch, insert_stored
+from hub.store.observation_columns import insert_batch
+from hub.store.observations import ObservationRow, insert_stored
 
 
 def _plain(rows: list[ObservationRow]) -> list[ObservationRow]:
@@ -42,14 +42,11 @@ def _moved(rows: list[ObservationRow], datastream_id: int, multi_datastream_id: 
 
 
 async def test_a_batch_stores_what_rows_store(client: Any, clean_db: str) -> None:
-    await populate(client)  # Datastream 1 and MultiDatastream 1, without Observations from here
-    assert await create(client, "Datastreams", datastream("Second")) == 2
-    assert await create(client, "MultiDatastreams", multi_datastream("Second")) == 2
+    await two_of_each(client)  # without Observations from here
     conn = await asyncpg.connect(clean_db)
     try:
         for variant in ("every column", "plain"):
-            for table in ("observations", "observation_rollups_hour", "observation_rollups_day"):
-                await conn.execute(f"DELETE FROM {table}")
+            await no_observations(conn)
             for table in ("datastreams", "multi_datastreams"):
                 await conn.execute(RESET.format(table=table))
             # Both kinds of stream in one batch, interleaved, as a batch of messages brings them.

@@ -93,14 +93,24 @@ async def _rollups(conn: asyncpg.Connection, stream: int, ids: list[int]) -> lis
     return found
 
 
-async def test_columns_store_what_rows_store(client: Any, clean_db: str) -> None:
-    await populate(client)  # Datastream 1 and MultiDatastream 1, without Observations from here
+async def two_of_each(client: Any) -> None:
+    """Datastreams and MultiDatastreams 1 and 2 (populate's, and a second of each)."""
+    await populate(client)
     assert await create(client, "Datastreams", datastream("Second")) == 2
     assert await create(client, "MultiDatastreams", multi_datastream("Second")) == 2
+
+
+async def no_observations(conn: asyncpg.Connection) -> None:
+    """Delete every Observation and rollup (the streams' extents stay: RESET them)."""
+    for table in ("observations", "observation_rollups_hour", "observation_rollups_day"):
+        await conn.execute(f"DELETE FROM {table}")
+
+
+async def test_columns_store_what_rows_store(client: Any, clean_db: str) -> None:
+    await two_of_each(client)  # without Observations from here
     conn = await asyncpg.connect(clean_db)
     try:
-        for table in ("observations", "observation_rollups_hour", "observation_rollups_day"):
-            await conn.execute(f"DELETE FROM {table}")
+        await no_observations(conn)
         for table, column, old, new in (("datastreams", "datastream_id", 1, 2),
                                         ("multi_datastreams", "multi_datastream_id", 1, 2)):  # fmt: skip
             await conn.execute(RESET.format(table=table))
