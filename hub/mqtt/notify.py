@@ -55,6 +55,17 @@ def _selected_payloads(entity: dict[str, Any], forms: Sequence[tuple[str, Member
     return payloads
 
 
+OBSERVATION = "Observation"
+_STREAM_SETS = ("Datastreams(", "MultiDatastreams(")
+
+
+def _stream_collection(topic: str, cut: int) -> bool:
+    """Whether `topic` (its prefix `cut` characters long) is ``Datastreams(d)/Observations`` or
+    ``MultiDatastreams(d)/Observations``: where a time series is subscribed to."""
+    rest = topic[cut:]
+    return rest.startswith(_STREAM_SETS) and rest.endswith(")/Observations") and rest.count("/") == 1
+
+
 class Notifier:
     """Publishes Notices to MQTT subscribers; a sink of the change feed."""
 
@@ -71,6 +82,7 @@ class Notifier:
         log_interval: float = 60.0,
         publish_many: PublishMany | None = None,
         drained: Callable[[], Awaitable[None]] | None = None,
+        select_scope: str = "all",
     ) -> None:
         if qos not in (0, 1, 2):
             raise ValueError(f"qos must be 0, 1 or 2, got {qos!r}")
@@ -81,6 +93,8 @@ class Notifier:
         self._qos = qos
         self._prefixes = tuple(p.strip("/") for p in version_prefixes)
         self._selects = select_forms(selects)  # published as `<topic>?$select=<form>` (changes/topics.py)
+        # "streams": an Observation's forms on its streams' collection topics only (mqtt_select_scope)
+        self._streams_only = select_scope == "streams"
         # (prefix, absolute service root under it) and, per entity type, the `?$select=<form>` marks
         # that apply with the form's names: worked out once, not per Notice.
         self._roots = tuple((prefix, f"{self._base_url}/{version_of(prefix)}") for prefix in self._prefixes)
@@ -107,6 +121,7 @@ class Notifier:
         roots = self._roots
         for notice in notices:
             marks, forms = self._forms_of(notice.entity_type)
+            streams_only = self._streams_only and notice.entity_type.name == OBSERVATION
             for prefix, base in roots:
                 groups: list[Group] = []
                 payload: bytes | None = None  # the entity's, and its forms' below
@@ -120,8 +135,9 @@ class Notifier:
                         payload = notice.payload_at(base)
                         if forms:
                             marked = tuple(_selected_payloads(notice.entity_at(base), forms))
-                    groups.append((topic, retain, payload, marked))
-                    count += 1 + len(marked)
+                    own = marked if not streams_only or _stream_collection(topic, len(prefix) + 1) else ()
+                    groups.append((topic, retain, payload, own))
+                    count += 1 + len(own)
                 runs.append((marks, groups))
         items = Grouped(runs, count)
         if self._publish_many is None:

@@ -160,6 +160,7 @@ async def _ingest_into(
         qos=settings.mqtt_notify_qos,
         version_prefixes=version_prefixes(settings.mqtt_publish_v10),
         selects=settings.mqtt_select_topics,
+        select_scope=settings.mqtt_select_scope,
         publish_many=service.client.publish_notifications,
         drained=service.client.drained,
     )

@@ -41,27 +41,38 @@ async def hub_factory(clean_db: str, broker: Broker, tmp_path: Path) -> AsyncIte
         await client.close()
 
 
-async def test_select_result_and_phenomenon_time_by_default(hub_factory: Any, broker: Broker) -> None:
+@pytest.mark.parametrize("scope", ["streams", "all"])
+async def test_select_result_and_phenomenon_time_by_default(
+    hub_factory: Any, broker: Broker, scope: str
+) -> None:
     """The issue's subscription: `v1.1/Datastreams(1)/Observations?$select=result,phenomenonTime`
-    receives just those two properties when an Observation is created, in either order."""
-    hub = await hub_factory()
+    receives just those two properties when an Observation is created, in either order; the
+    Observation's other topics carry the forms with mqtt_select_scope "all" only."""
+    hub = await hub_factory(mqtt_select_scope=scope)
     topics = [
         "v1.1/Datastreams(1)/Observations?$select=result,phenomenonTime",
         "v1.1/Datastreams(1)/Observations?$select=phenomenonTime,result",
         "v1.1/Observations?$select=result,phenomenonTime",
+        "v1.1/FeaturesOfInterest(1)/Observations?$select=result,phenomenonTime",
     ]
+    everywhere = scope == "all"
+    expected = topics if everywhere else topics[:2]
     collectors = [Collector(broker.port, topic) for topic in topics]
+    plain = Collector(broker.port, "v1.1/Observations")
     try:
         created = await create(hub, "Observations", observation(42.5, TIME, Datastream=ref(1)))
-        await wait_for(lambda: all(mine(c) for c in collectors), within=10)
+        await wait_for(lambda: all(mine(c) for c in collectors[: len(expected)]) and mine(plain), within=10)
         for topic, collector in zip(topics, collectors, strict=True):
+            if topic not in expected:  # the plain topic's notification came: these would have, too
+                assert collector.messages == []
+                continue
             # populate's Observations may arrive too (their notifications, the retained latest)
             assert {received for received, _ in collector.messages} == {topic}
             assert all(set(payload) == {"result", "phenomenonTime"} for _, payload in collector.messages)
             assert mine(collector) == [{"result": 42.5, "phenomenonTime": TIME}]
         assert list(mine(collectors[1])[0]) == ["phenomenonTime", "result"]
     finally:
-        for collector in collectors:
+        for collector in (*collectors, plain):
             collector.close()
     assert created == 3
 
@@ -118,3 +129,9 @@ def test_select_topics_setting_is_checked_and_split() -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(environ={"TWINHUB_MQTT_SELECT_TOPICS": "result,colour"})
     assert "colour" in str(info.value)
+    assert load_settings(environ={}).mqtt_select_scope == "streams"
+    assert load_settings(environ={"TWINHUB_MQTT_SELECT_SCOPE": "all"}).mqtt_select_scope == "all"
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ={"TWINHUB_MQTT_SELECT_SCOPE": "everywhere"})
+    assert "TWINHUB_MQTT_SELECT_SCOPE" in str(info.value)
+    assert "everywhere" in str(info.value)
