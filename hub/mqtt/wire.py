@@ -341,17 +341,22 @@ class Qos0Publisher:
     def encode_grouped(self, grouped: Grouped, retain_ok: bool, max_size: int, out: list[bytes]) -> list[int]:
         """`encode` of what `grouped` stands for, in its order, looking each group's topic up once."""
         get_heads = self._grouped.get
+        get_head = self._heads.get
         fixed = self._fixed
         extend = out.extend
         too_large: list[int] = []
         for marks, groups in grouped.runs:
-            found = []
-            for topic, retain, payload, _ in groups:
-                heads = get_heads(topic)
-                if heads is None or heads[0] is not marks:
-                    heads = self._group_heads(topic, marks)
+            found: list[tuple[tuple[str, ...], bytes, tuple[bytes, ...]] | None] = []
+            for topic, retain, payload, marked in groups:
+                if marked:
+                    heads = get_heads(topic)
+                    if heads is None or heads[0] is not marks:
+                        heads = self._group_heads(topic, marks)
+                    head = heads[1]
+                else:  # no forms on this topic (a created entity's own topic, new every time):
+                    heads = None  # its plain head only, not one per mark as well
+                    head = get_head(topic) or self._head(topic)
                 found.append(heads)
-                head = heads[1]
                 flag = bool(retain and retain_ok)
                 size = len(head) + len(payload)
                 header = fixed[flag].get(size) or self._fixed_header(flag, size)
@@ -360,7 +365,7 @@ class Qos0Publisher:
                 else:
                     extend((header, head, payload))
             for (_, retain, _, marked), heads in zip(groups, found, strict=True):
-                if not marked:
+                if not marked or heads is None:
                     continue
                 flag = bool(retain and retain_ok)
                 table = fixed[flag]
