@@ -8,7 +8,7 @@ import ipaddress
 import json
 import os
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, get_args
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -63,6 +63,17 @@ class ConfiguredKey(pydantic.BaseModel, frozen=True, extra="forbid"):
         if not isinstance(value, str | list | tuple) or not all(isinstance(v, str) for v in value):
             raise ValueError('must be a list of roles such as ["create", "read"]')
         return tuple(sorted(parse_roles(value)))
+
+
+# Settings that take one of a few words: (the words, how a value is read, the message's lead).
+_CHOICES: dict[str, tuple[tuple[str, ...], Callable[[str], str], str]] = {
+    "log_level": (LOG_LEVELS, str.upper, "one of "),
+    "log_format": (LOG_FORMATS, str.lower, ""),
+    "count_mode": (COUNT_MODES, str.lower, "one of "),
+    "partition_width": (PARTITION_WIDTHS, str.lower, ""),
+    "mqtt_protocol": (MQTT_PROTOCOLS, str, ""),
+    "mqtt_select_scope": (SELECT_SCOPES, str, ""),
+}
 
 
 class Settings(pydantic.BaseModel, frozen=True, extra="forbid"):
@@ -360,19 +371,15 @@ class Settings(pydantic.BaseModel, frozen=True, extra="forbid"):
                 raise ValueError(f"{url!r} must be a URL starting with {_either(f'{s}://' for s in schemes)}")
         return value
 
-    @field_validator("log_level")
+    @field_validator(*_CHOICES)
     @classmethod
-    def _check_log_level(cls, value: str) -> str:
-        if value.upper() not in LOG_LEVELS:
-            raise ValueError(f"must be one of {_either(LOG_LEVELS)}")
-        return value.upper()
-
-    @field_validator("log_format")
-    @classmethod
-    def _check_log_format(cls, value: str) -> str:
-        if value.lower() not in LOG_FORMATS:
-            raise ValueError(f"must be {_either(LOG_FORMATS)}")
-        return value.lower()
+    def _check_choice(cls, value: str, info: pydantic.ValidationInfo) -> str:
+        """A setting that takes one of a few words (_CHOICES)."""
+        choices, read, lead = _CHOICES[str(info.field_name)]
+        found = read(value.strip())
+        if found not in choices:
+            raise ValueError(f"must be {lead}{_either(choices)}")
+        return found
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -431,13 +438,6 @@ class Settings(pydantic.BaseModel, frozen=True, extra="forbid"):
             ) from None
         return value
 
-    @field_validator("count_mode")
-    @classmethod
-    def _check_count_mode(cls, value: str) -> str:
-        if value.lower() not in COUNT_MODES:
-            raise ValueError(f"must be one of {_either(COUNT_MODES)}")
-        return value.lower()
-
     @field_validator("viewer_tile_url")
     @classmethod
     def _check_tile_url(cls, value: str | None) -> str | None:
@@ -449,13 +449,6 @@ class Settings(pydantic.BaseModel, frozen=True, extra="forbid"):
         ):
             raise ValueError("must be an http(s) URL template with {z}, {x} and {y}")
         return value
-
-    @field_validator("partition_width")
-    @classmethod
-    def _check_partition_width(cls, value: str) -> str:
-        if value.strip().lower() not in PARTITION_WIDTHS:
-            raise ValueError(f"must be {_either(PARTITION_WIDTHS)}")
-        return value.strip().lower()
 
     @field_validator("retention_datasets")
     @classmethod
@@ -470,20 +463,6 @@ class Settings(pydantic.BaseModel, frozen=True, extra="forbid"):
     def _check_host(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("must be a host name or IP address")
-        return value.strip()
-
-    @field_validator("mqtt_protocol")
-    @classmethod
-    def _check_protocol(cls, value: str) -> str:
-        if value.strip() not in MQTT_PROTOCOLS:
-            raise ValueError(f"must be {_either(MQTT_PROTOCOLS)}")
-        return value.strip()
-
-    @field_validator("mqtt_select_scope")
-    @classmethod
-    def _check_select_scope(cls, value: str) -> str:
-        if value.strip() not in SELECT_SCOPES:
-            raise ValueError(f"must be {_either(SELECT_SCOPES)}")
         return value.strip()
 
     @field_validator("mqtt_client_id", "dead_letter_prefix")
