@@ -26,19 +26,13 @@ from hub.http.mutations import now
 from hub.ingest.dispatch import IngestError, PendingObservation
 from hub.ingest.resolve import Links
 from hub.render import self_link
-from hub.store.observation_columns import ObservationColumns, insert_observation_columns
+from hub.store.observation_columns import ObservationColumns, insert_columns_latest
 from hub.store.observations import ObservationRow, StoredObservation
 from hub.store.write import Change
 from schemas.model import OBSERVATION
 
 ERROR = "error"
 _COLUMN_NAMES = tuple(f.name for f in fields(ObservationColumns))
-# The latest Observation of each stream a request wrote to, read after its insert in the same
-# transaction (what the insert's extent update left, under the stream's row lock until commit).
-_LATEST_SQL = {
-    "Datastream": "SELECT last_observation_id FROM datastreams WHERE id = ANY($1::bigint[])",
-    "MultiDatastream": "SELECT last_observation_id FROM multi_datastreams WHERE id = ANY($1::bigint[])",
-}
 
 
 def _stream_ids(rows: ValidRows) -> tuple[int | None, int | None]:
@@ -143,14 +137,16 @@ async def create_observations(
     if conn is None:  # not inside a $batch's open transaction: never wait holding locks
         await state.room()  # while the change feed is far behind, bulk creates wait here
     arrival = now()  # the phenomenonTime of rows that give none
+    ids: list[int] = []
     latest: set[int] | None = None
     async with transaction(state, conn) as db:
         links = await Links.load(db, _representatives(valid))
         linked = [_linked(links, rows) for rows in valid]
         columns = _columns(linked, arrival)
-        ids = await insert_observation_columns(db, columns) if columns else []
-        if ids and conn is None:  # in a $batch a later request may still change the latest
-            latest = await _latest(db, linked)
+        if columns:
+            ids, now_latest = await insert_columns_latest(db, columns)
+            if conn is None:  # in a $batch a later request may still change the latest
+                latest = now_latest
     answer: list[str] = []
     start = 0
     for group, stored in zip(groups, linked, strict=True):
@@ -165,19 +161,6 @@ async def create_observations(
     else:
         changes = _stored_changes(columns, ids, latest)
     return StaResponse(201, answer, changes=changes)
-
-
-async def _latest(db: asyncpg.Connection, groups: list[_Linked]) -> set[int]:
-    """The ids that are now their stream's latest Observation, of the streams rows went to."""
-    streams: dict[str, set[int]] = {}
-    for group in groups:
-        rows = group.rows
-        if rows.index and rows.stream_id is not None:
-            streams.setdefault(rows.stream, set()).add(rows.stream_id)
-    latest: set[int] = set()
-    for kind, ids in streams.items():
-        latest.update(r[0] for r in await db.fetch(_LATEST_SQL[kind], list(ids)) if r[0] is not None)
-    return latest
 
 
 def _stored_changes(columns: ObservationColumns, ids: list[int], latest: set[int]) -> list[Change]:

@@ -106,9 +106,17 @@ async def insert_observation_columns(conn: asyncpg.Connection, columns: Observat
 
     Runs in the caller's transaction, and lets it cache the plans of the rows' foreign-key checks
     (CACHED_PLANS, hub/store/pool.py)."""
-    await conn.execute(CACHED_PLANS)
-    ids, _ = await _insert(conn, columns)
+    ids, _ = await insert_columns_latest(conn, columns)
     return ids
+
+
+async def insert_columns_latest(
+    conn: asyncpg.Connection, columns: ObservationColumns
+) -> tuple[list[int], set[int]]:
+    """insert_observation_columns, and the ids that became their stream's latest Observation (what
+    the statement's extent update left: the change feed announces those retained)."""
+    await conn.execute(CACHED_PLANS)
+    return await _insert(conn, columns)
 
 
 async def insert_batch(conn: asyncpg.Connection, rows: Sequence[ObservationRow]) -> list[StoredObservation]:
